@@ -1,0 +1,140 @@
+#pragma once
+/// \file
+/// Firing-rate functions ρ with their first and second derivatives.
+
+#include <cmath>
+#include <string>
+#include <string_view>
+
+#include "core/error.hpp"
+#include "core/types.hpp"
+
+namespace ebm {
+
+/// A firing-rate nonlinearity ρ, with ρ' and ρ''.
+///
+/// - `hard_sigmoid`: \f$\rho(s) = \min(\max(s, 0), 1)\f$, \f$\rho' = 1\f$ on \f$[0, 1]\f$
+///   (closed, so that the fixed-point update is the clip of the literature), 0 outside.
+///   Its kinks break the smoothness that the gradient theory assumes: verify with a smooth ρ.
+/// - `logistic`: \f$\sigma(s) = 1/(1+e^{-s})\f$.
+/// - `tanh`.
+class Activation {
+ public:
+  enum class Kind { hard_sigmoid, logistic, tanh };
+
+  constexpr Activation(Kind kind = Kind::hard_sigmoid) : kind_(kind) {}  // NOLINT: implicit by design
+  constexpr Kind kind() const { return kind_; }
+
+  std::string_view name() const {
+    switch (kind_) {
+      case Kind::hard_sigmoid: return "hard_sigmoid";
+      case Kind::logistic: return "logistic";
+      case Kind::tanh: return "tanh";
+    }
+    return "?";
+  }
+
+  /// Parses "hard_sigmoid", "logistic" (or "sigmoid") and "tanh".
+  static Activation parse(std::string_view name) {
+    if (name == "hard_sigmoid") return Kind::hard_sigmoid;
+    if (name == "logistic" || name == "sigmoid") return Kind::logistic;
+    if (name == "tanh") return Kind::tanh;
+    throw InvalidOptions("unknown activation '" + std::string(name) +
+                         "' (expected hard_sigmoid, logistic or tanh)");
+  }
+
+  template <class T> T rho(T s) const {
+    switch (kind_) {
+      case Kind::hard_sigmoid: return s < T(0) ? T(0) : (s > T(1) ? T(1) : s);
+      case Kind::logistic: return T(1) / (T(1) + std::exp(-s));
+      case Kind::tanh: return std::tanh(s);
+    }
+    return s;
+  }
+  template <class T> T d_rho(T s) const {
+    switch (kind_) {
+      case Kind::hard_sigmoid: return (s >= T(0) && s <= T(1)) ? T(1) : T(0);
+      case Kind::logistic: {
+        const T r = rho(s);
+        return r * (T(1) - r);
+      }
+      case Kind::tanh: {
+        const T r = std::tanh(s);
+        return T(1) - r * r;
+      }
+    }
+    return T(1);
+  }
+  template <class T> T d2_rho(T s) const {
+    switch (kind_) {
+      case Kind::hard_sigmoid: return T(0);
+      case Kind::logistic: {
+        const T r = rho(s);
+        return r * (T(1) - r) * (T(1) - T(2) * r);
+      }
+      case Kind::tanh: {
+        const T r = std::tanh(s);
+        return T(-2) * r * (T(1) - r * r);
+      }
+    }
+    return T(0);
+  }
+
+  /// out = ρ(s), elementwise. `out` must have the shape of `s`.
+  template <class In, class Out> void rho(const In& s, Out&& out) const {
+    switch (kind_) {
+      case Kind::hard_sigmoid: out = s.array().max(0).min(1).matrix(); return;
+      case Kind::logistic: out = (1 + (-s.array()).exp()).inverse().matrix(); return;
+      case Kind::tanh: out = s.array().tanh().matrix(); return;
+    }
+  }
+  /// out = ρ'(s), elementwise.
+  template <class In, class Out> void d_rho(const In& s, Out&& out) const {
+    using T = typename In::Scalar;
+    switch (kind_) {
+      case Kind::hard_sigmoid:
+        out = (s.array() >= T(0) && s.array() <= T(1)).template cast<T>().matrix();
+        return;
+      case Kind::logistic: {
+        out = (1 + (-s.array()).exp()).inverse().matrix();
+        out = (out.array() * (1 - out.array())).matrix();
+        return;
+      }
+      case Kind::tanh: out = (1 - s.array().tanh().square()).matrix(); return;
+    }
+  }
+  /// out = ρ''(s), elementwise.
+  template <class In, class Out> void d2_rho(const In& s, Out&& out) const {
+    using T = typename In::Scalar;
+    switch (kind_) {
+      case Kind::hard_sigmoid: out.setZero(); return;
+      case Kind::logistic: {
+        out = (1 + (-s.array()).exp()).inverse().matrix();
+        out = (out.array() * (1 - out.array()) * (1 - 2 * out.array())).matrix();
+        return;
+      }
+      case Kind::tanh: {
+        out = s.array().tanh().matrix();
+        out = (T(-2) * out.array() * (1 - out.array().square())).matrix();
+        return;
+      }
+    }
+  }
+
+  /// The range ρ maps onto when it is bounded by a box the dynamics never needs to leave:
+  /// the hard sigmoid is constant outside [0, 1], so states there carry no information and
+  /// the fixed-point update clips to it. Returns false for ρ without such a box.
+  bool clip_range(double& lo, double& hi) const {
+    if (kind_ != Kind::hard_sigmoid) return false;
+    lo = 0.0;
+    hi = 1.0;
+    return true;
+  }
+
+  friend bool operator==(const Activation&, const Activation&) = default;
+
+ private:
+  Kind kind_;
+};
+
+}  // namespace ebm

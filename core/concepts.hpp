@@ -1,0 +1,114 @@
+#pragma once
+/// \file
+/// The C++20 concepts a user type must satisfy to be relaxed and trained by ebm.
+///
+/// An energy model is a small class, in the spirit of a Boost.Odeint system or an
+/// ensmallen function: it says what its energy is, and how it changes with the state
+/// and with the parameters. Everything else (solvers, learning rules) is a template over it.
+///
+/// \code
+/// struct MyModel {
+///   using Scalar = double;
+///   ebm::Index state_size() const;              // free units (rows of s)
+///   ebm::Index input_size() const;              // clamped units (rows of x)
+///   ebm::Block output_block() const;            // rows of s the cost reads
+///   std::vector<ebm::Block> layer_blocks() const;
+///   ebm::RowVector<double> energy(ebm::ConstRef<double> s, ebm::ConstRef<double> x) const;
+///   void state_gradient(ebm::ConstRef<double> s, ebm::ConstRef<double> x, ebm::MutRef<double> g) const;
+///   void param_gradient(ebm::ConstRef<double> s, ebm::ConstRef<double> x, ebm::VectorRef<double> g) const;
+///   const ebm::Vector<double>& params() const;  ebm::Vector<double>& params();
+///   const std::vector<ebm::ParamBlock>& param_blocks() const;
+/// };
+/// static_assert(ebm::check_energy_model<MyModel>());
+/// \endcode
+
+#include <concepts>
+#include <vector>
+
+#include "core/types.hpp"
+
+namespace ebm {
+
+/// `M::Scalar` is float or double.
+template <class M>
+concept HasScalar = requires { typename M::Scalar; } && std::floating_point<typename M::Scalar>;
+
+/// Sizes: free units, clamped input units, the output rows and the layer partition.
+template <class M>
+concept HasSizes = HasScalar<M> && requires(const M& m) {
+  { m.state_size() } -> std::convertible_to<Index>;
+  { m.input_size() } -> std::convertible_to<Index>;
+  { m.output_block() } -> std::convertible_to<Block>;
+  { m.layer_blocks() } -> std::convertible_to<std::vector<Block>>;
+};
+
+/// Per-example energies E(s; x, θ) of a batch: one value per column.
+template <class M>
+concept HasEnergy = HasScalar<M> && requires(const M& m, const Matrix<typename M::Scalar>& s) {
+  { m.energy(s, s) } -> std::convertible_to<RowVector<typename M::Scalar>>;
+};
+
+/// g = ∂E/∂s for every column of the batch (g has the shape of s).
+template <class M>
+concept HasStateGradient = HasScalar<M> && requires(const M& m, const Matrix<typename M::Scalar>& s,
+                                                    Matrix<typename M::Scalar>& g) {
+  m.state_gradient(s, s, g);
+};
+
+/// g = Σ over the batch of ∂E/∂θ, laid out as the flat parameter vector.
+template <class M>
+concept HasParamGradient = HasScalar<M> && requires(const M& m, const Matrix<typename M::Scalar>& s,
+                                                    Vector<typename M::Scalar>& g) {
+  m.param_gradient(s, s, g);
+};
+
+/// The parameters θ as one flat vector, and where each tensor sits in it.
+template <class M>
+concept HasParams = HasScalar<M> && requires(M& m, const M& cm) {
+  { m.params() } -> std::same_as<Vector<typename M::Scalar>&>;
+  { cm.params() } -> std::same_as<const Vector<typename M::Scalar>&>;
+  { cm.param_blocks() } -> std::convertible_to<const std::vector<ParamBlock>&>;
+};
+
+/// An energy model: what the solvers relax and the learning rules train.
+template <class M>
+concept EnergyModel =
+    HasScalar<M> && HasSizes<M> && HasEnergy<M> && HasStateGradient<M> && HasParamGradient<M> && HasParams<M>;
+
+/// Optional: a model may restrict its states to a box (see Activation::clip_range);
+/// the discrete fixed-point solver then projects onto it after each update.
+template <class M>
+concept HasProjection = requires(const M& m, Matrix<typename M::Scalar>& s) { m.project(s); };
+
+/// A cost C(y, d) on the output units y given a target d, per example.
+template <class C, class T>
+concept Cost = requires(const C& c, const Matrix<T>& y, Matrix<T>& g) {
+  { c.value(y, y) } -> std::convertible_to<RowVector<T>>;
+  c.gradient(y, y, g);  // g = ∂C/∂y
+};
+
+/// What a solver relaxes: an energy with its clamped inputs (and nudging) already bound.
+template <class S>
+concept Relaxable = HasScalar<S> && requires(const S& sys, const Matrix<typename S::Scalar>& s,
+                                             Matrix<typename S::Scalar>& g) {
+  { sys.state_size() } -> std::convertible_to<Index>;
+  { sys.layer_blocks() } -> std::convertible_to<std::vector<Block>>;
+  { sys.energy(s) } -> std::convertible_to<RowVector<typename S::Scalar>>;
+  sys.gradient(s, g);  // g = ∂F/∂s
+};
+
+/// Compile-time check with a message that names the missing member: call as
+/// `static_assert(check_energy_model<M>())` next to a model's definition.
+template <class M>
+consteval bool check_energy_model() {
+  static_assert(HasScalar<M>, "ebm energy model: needs `using Scalar = float;` or `double`");
+  static_assert(HasSizes<M>,
+                "ebm energy model: needs state_size(), input_size(), output_block() and layer_blocks()");
+  static_assert(HasEnergy<M>, "ebm energy model: lacks `RowVector<Scalar> energy(s, x) const`");
+  static_assert(HasStateGradient<M>, "ebm energy model: lacks `void state_gradient(s, x, g) const`");
+  static_assert(HasParamGradient<M>, "ebm energy model: lacks `void param_gradient(s, x, g) const`");
+  static_assert(HasParams<M>, "ebm energy model: lacks params() (const and non-const) or param_blocks()");
+  return EnergyModel<M>;
+}
+
+}  // namespace ebm

@@ -1,0 +1,100 @@
+#pragma once
+/// \file
+/// Binding a model to its clamped input (and, for the nudged phase, to a cost and a
+/// target): the result is what a solver relaxes, F(s) = E(s; x) + β C(s_out, d).
+
+#include <vector>
+
+#include "core/concepts.hpp"
+#include "core/cost.hpp"
+#include "core/error.hpp"
+
+namespace ebm {
+
+namespace detail {
+template <class M>
+void check_input(const M& model, Index rows, Index cols, Index batch) {
+  require<DimensionMismatch>(rows == model.input_size(), "clamped input has ", rows, " rows but the model has ",
+                             model.input_size(), " input units");
+  if (batch >= 0)
+    require<DimensionMismatch>(cols == batch, "clamped input has ", cols, " columns but the target has ", batch);
+}
+}  // namespace detail
+
+/// The free phase: F(s) = E(s; x). Holds references: the model and x must outlive it.
+template <EnergyModel M>
+class FreeSystem {
+ public:
+  using Scalar = typename M::Scalar;
+  using Model = M;
+
+  FreeSystem(const M& model, ConstRef<Scalar> x) : model_(model), x_(x) {
+    detail::check_input(model, x.rows(), x.cols(), -1);
+  }
+
+  Index state_size() const { return model_.state_size(); }
+  Index batch_size() const { return x_.cols(); }
+  std::vector<Block> layer_blocks() const { return model_.layer_blocks(); }
+  const M& model() const { return model_; }
+  ConstRef<Scalar> input() const { return x_; }
+
+  RowVector<Scalar> energy(ConstRef<Scalar> s) const { return model_.energy(s, x_); }
+  void gradient(ConstRef<Scalar> s, MutRef<Scalar> g) const { model_.state_gradient(s, x_, g); }
+  void project(MutRef<Scalar> s) const {
+    if constexpr (HasProjection<M>) model_.project(s);
+  }
+
+ private:
+  const M& model_;
+  ConstRef<Scalar> x_;
+};
+
+/// The nudged phase: \f[ F(s) = E(s; x) + \beta\, C(s_{\text{out}}, d). \f]
+/// β may be negative (the symmetric EP estimator uses ±β).
+template <EnergyModel M, class C = SquaredError<typename M::Scalar>>
+  requires Cost<C, typename M::Scalar>
+class NudgedSystem {
+ public:
+  using Scalar = typename M::Scalar;
+  using Model = M;
+
+  NudgedSystem(const M& model, ConstRef<Scalar> x, ConstRef<Scalar> target, Scalar beta, C cost = C{})
+      : model_(model), x_(x), target_(target), beta_(beta), cost_(cost) {
+    detail::check_input(model, x.rows(), x.cols(), target.cols());
+    require<DimensionMismatch>(target.rows() == model.output_block().size, "target has ", target.rows(),
+                               " rows but the model has ", model.output_block().size, " output units");
+  }
+
+  Index state_size() const { return model_.state_size(); }
+  Index batch_size() const { return x_.cols(); }
+  std::vector<Block> layer_blocks() const { return model_.layer_blocks(); }
+  const M& model() const { return model_; }
+  Scalar beta() const { return beta_; }
+  void set_beta(Scalar beta) { beta_ = beta; }
+
+  RowVector<Scalar> energy(ConstRef<Scalar> s) const {
+    const Block out = model_.output_block();
+    return model_.energy(s, x_) + beta_ * cost_.value(s.middleRows(out.offset, out.size), target_);
+  }
+  void gradient(ConstRef<Scalar> s, MutRef<Scalar> g) const {
+    model_.state_gradient(s, x_, g);
+    if (beta_ == Scalar(0)) return;
+    const Block out = model_.output_block();
+    cost_gradient_.resize(out.size, s.cols());  // no-op after the first call
+    cost_.gradient(s.middleRows(out.offset, out.size), target_, cost_gradient_);
+    g.middleRows(out.offset, out.size) += beta_ * cost_gradient_;
+  }
+  void project(MutRef<Scalar> s) const {
+    if constexpr (HasProjection<M>) model_.project(s);
+  }
+
+ private:
+  const M& model_;
+  ConstRef<Scalar> x_;
+  ConstRef<Scalar> target_;
+  Scalar beta_;
+  C cost_;
+  mutable Matrix<Scalar> cost_gradient_;  // workspace: one system per thread
+};
+
+}  // namespace ebm

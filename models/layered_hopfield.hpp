@@ -1,0 +1,198 @@
+#pragma once
+/// \file
+/// The layered Hopfield energy of Scellier & Bengio (2017).
+
+#include <cmath>
+#include <concepts>
+#include <cstdint>
+#include <random>
+#include <sstream>
+#include <vector>
+
+#include "core/activation.hpp"
+#include "core/concepts.hpp"
+#include "core/error.hpp"
+#include "core/random.hpp"
+
+namespace ebm {
+
+/// Layered Hopfield network: input x = s₀ (clamped), hidden layers s₁…s_{L−1}, output s_L,
+/// symmetric weights between consecutive layers only (Scellier & Bengio 2017, eq. 1):
+/// \f[ E(s; x) = \tfrac12 \sum_{k=1}^{L} \lVert s_k \rVert^2
+///      - \sum_{k=1}^{L} \rho(s_k)^\top W_k\, \rho(s_{k-1}) - \sum_{k=1}^{L} b_k^\top \rho(s_k),
+///     \qquad \rho(s_0) := x. \f]
+/// The clamped input enters as a rate: ρ is not applied to x (pixels are already in [0, 1]),
+/// which also makes W₁x constant during a relaxation.
+///
+/// \f[ -\partial E/\partial s_k = \rho'(s_k) \odot (W_k \rho(s_{k-1}) + W_{k+1}^\top \rho(s_{k+1}) + b_k) - s_k \f]
+/// \f[ \partial E/\partial W_k = -\rho(s_k)\rho(s_{k-1})^\top, \qquad \partial E/\partial b_k = -\rho(s_k). \f]
+///
+/// The state stacks s₁…s_L as rows (units × batch). Parameters live in one flat vector:
+/// W₁…W_L (each n_k × n_{k−1}, column-major), then b₁…b_L. Each W_k serves both directions,
+/// so the weights stay tied by construction.
+template <std::floating_point T>
+class LayeredHopfield {
+ public:
+  using Scalar = T;
+
+  /// `sizes` = {n₀ (input), n₁, …, n_L (output)}; at least an input and an output layer.
+  explicit LayeredHopfield(std::vector<Index> sizes, Activation rho = Activation::Kind::hard_sigmoid)
+      : sizes_(std::move(sizes)), rho_(rho) {
+    require<InvalidOptions>(sizes_.size() >= 2, "LayeredHopfield needs at least an input and an output layer, got ",
+                            sizes_.size(), " layer size(s)");
+    for (std::size_t k = 0; k < sizes_.size(); ++k)
+      require<InvalidOptions>(sizes_[k] > 0, "LayeredHopfield layer ", k, " has size ", sizes_[k],
+                              "; every layer needs at least one unit");
+    Index offset = 0;
+    for (std::size_t k = 1; k < sizes_.size(); ++k) {
+      blocks_.push_back({"W" + std::to_string(k), offset, sizes_[k], sizes_[k - 1]});
+      offset += sizes_[k] * sizes_[k - 1];
+    }
+    for (std::size_t k = 1; k < sizes_.size(); ++k) {
+      blocks_.push_back({"b" + std::to_string(k), offset, sizes_[k], 1});
+      offset += sizes_[k];
+    }
+    params_ = Vector<T>::Zero(offset);
+    Index row = 0;
+    for (std::size_t k = 1; k < sizes_.size(); ++k) {
+      layers_.push_back({row, sizes_[k]});
+      row += sizes_[k];
+    }
+    state_size_ = row;
+  }
+
+  /// Glorot-uniform weights (scaled by `gain`), zero biases; reproducible from `seed`.
+  void init_glorot(std::uint64_t seed, T gain = T(1)) {
+    Rng rng(seed, 0);
+    for (Index k = 1; k < num_layers() + 1; ++k) {
+      auto w = weight(k);
+      const double limit = gain * std::sqrt(6.0 / double(w.rows() + w.cols()));
+      for (Index i = 0; i < w.size(); ++i) w.data()[i] = T((2.0 * rng.uniform() - 1.0) * limit);
+      bias(k).setZero();
+    }
+  }
+
+  /// Number of free layers L (hidden layers plus the output).
+  Index num_layers() const { return Index(sizes_.size()) - 1; }
+  const std::vector<Index>& sizes() const { return sizes_; }
+  const Activation& activation() const { return rho_; }
+
+  Index state_size() const { return state_size_; }
+  Index input_size() const { return sizes_.front(); }
+  Block output_block() const { return layers_.back(); }
+  std::vector<Block> layer_blocks() const { return layers_; }
+
+  Vector<T>& params() { return params_; }
+  const Vector<T>& params() const { return params_; }
+  const std::vector<ParamBlock>& param_blocks() const { return blocks_; }
+
+  /// W_k, n_k × n_{k−1}, for k = 1…L.
+  Eigen::Map<Matrix<T>> weight(Index k) { return map_block(k - 1); }
+  Eigen::Map<const Matrix<T>> weight(Index k) const { return map_block(k - 1); }
+  /// b_k, n_k, for k = 1…L.
+  Eigen::Map<Vector<T>> bias(Index k) {
+    const ParamBlock& b = blocks_[std::size_t(num_layers() + k - 1)];
+    return Eigen::Map<Vector<T>>(params_.data() + b.offset, b.rows);
+  }
+  Eigen::Map<const Vector<T>> bias(Index k) const {
+    const ParamBlock& b = blocks_[std::size_t(num_layers() + k - 1)];
+    return Eigen::Map<const Vector<T>>(params_.data() + b.offset, b.rows);
+  }
+
+  /// Rows of layer k (1…L) in the state.
+  template <class S> auto layer(S&& s, Index k) const {
+    return s.middleRows(layers_[std::size_t(k - 1)].offset, layers_[std::size_t(k - 1)].size);
+  }
+
+  RowVector<T> energy(ConstRef<T> s, ConstRef<T> x) const {
+    check_shapes(s, x);
+    const Index L = num_layers();
+    RowVector<T> e = T(0.5) * s.colwise().squaredNorm();
+    Matrix<T> below = x;
+    Matrix<T> r;
+    for (Index k = 1; k <= L; ++k) {
+      rho_.rho(layer(s, k), r);
+      e.noalias() -= (r.array() * (weight(k) * below).array()).matrix().colwise().sum();
+      e.noalias() -= bias(k).transpose() * r;
+      below.swap(r);
+    }
+    return e;
+  }
+
+  void state_gradient(ConstRef<T> s, ConstRef<T> x, MutRef<T> g) const {
+    check_shapes(s, x);
+    require<DimensionMismatch>(g.rows() == s.rows() && g.cols() == s.cols(), "gradient output is ", g.rows(), "×",
+                               g.cols(), " but the state is ", s.rows(), "×", s.cols());
+    const Index L = num_layers();
+    Matrix<T> r(state_size_, s.cols());
+    rho_.rho(s, r);
+    Matrix<T> d(state_size_, s.cols());
+    rho_.d_rho(s, d);
+    for (Index k = 1; k <= L; ++k) {
+      auto gk = layer(g, k);
+      if (k == 1)
+        gk.noalias() = weight(1) * x;
+      else
+        gk.noalias() = weight(k) * layer(r, k - 1);
+      if (k < L) gk.noalias() += weight(k + 1).transpose() * layer(r, k + 1);
+      gk.colwise() += bias(k);
+    }
+    g = s - (d.array() * g.array()).matrix();
+  }
+
+  void param_gradient(ConstRef<T> s, ConstRef<T> x, VectorRef<T> grad) const {
+    check_shapes(s, x);
+    require<DimensionMismatch>(grad.size() == params_.size(), "parameter gradient has ", grad.size(),
+                               " entries but the model has ", params_.size(), " parameters");
+    Matrix<T> r(state_size_, s.cols());
+    rho_.rho(s, r);
+    for (Index k = 1; k <= num_layers(); ++k) {
+      const ParamBlock& wb = blocks_[std::size_t(k - 1)];
+      Eigen::Map<Matrix<T>> gw(grad.data() + wb.offset, wb.rows, wb.cols);
+      if (k == 1)
+        gw.noalias() = -layer(r, 1) * x.transpose();
+      else
+        gw.noalias() = -layer(r, k) * layer(r, k - 1).transpose();
+      const ParamBlock& bb = blocks_[std::size_t(num_layers() + k - 1)];
+      grad.segment(bb.offset, bb.rows) = -layer(r, k).rowwise().sum();
+    }
+  }
+
+  /// The hard sigmoid is constant outside [0, 1]: clip there (used by the fixed-point solver).
+  void project(MutRef<T> s) const {
+    double lo = 0, hi = 0;
+    if (rho_.clip_range(lo, hi)) s = s.array().max(T(lo)).min(T(hi)).matrix();
+  }
+
+ private:
+  Eigen::Map<Matrix<T>> map_block(Index i) {
+    const ParamBlock& b = blocks_[std::size_t(i)];
+    return Eigen::Map<Matrix<T>>(params_.data() + b.offset, b.rows, b.cols);
+  }
+  Eigen::Map<const Matrix<T>> map_block(Index i) const {
+    const ParamBlock& b = blocks_[std::size_t(i)];
+    return Eigen::Map<const Matrix<T>>(params_.data() + b.offset, b.rows, b.cols);
+  }
+  void check_shapes(const ConstRef<T>& s, const ConstRef<T>& x) const {
+    require<DimensionMismatch>(s.rows() == state_size_, "state has ", s.rows(), " rows but the network ",
+                               describe(), " has ", state_size_, " free units");
+    require<DimensionMismatch>(x.rows() == input_size(), "clamped input has ", x.rows(), " rows but the network ",
+                               describe(), " has ", input_size(), " input units");
+    require<DimensionMismatch>(x.cols() == s.cols(), "clamped input has ", x.cols(), " columns but the state has ",
+                               s.cols());
+  }
+  std::string describe() const {
+    std::ostringstream o;
+    for (std::size_t k = 0; k < sizes_.size(); ++k) o << (k ? "-" : "") << sizes_[k];
+    return o.str();
+  }
+
+  std::vector<Index> sizes_;
+  Activation rho_;
+  std::vector<ParamBlock> blocks_;
+  std::vector<Block> layers_;
+  Index state_size_ = 0;
+  Vector<T> params_;
+};
+
+}  // namespace ebm

@@ -1,0 +1,253 @@
+#pragma once
+/// \file
+/// ebm::relax — move a batch of states to a minimum of its energy F.
+///
+/// \code
+/// ebm::LayeredHopfield<double> net({4, 8, 2}, ebm::Activation::Kind::tanh);
+/// ebm::FreeSystem free(net, x);
+/// ebm::Matrix<double> s = ebm::Matrix<double>::Zero(net.state_size(), x.cols());
+/// ebm::RelaxOptions options;  options.method = ebm::Method::dopri5;
+/// ebm::TraceRecorder<double> trace;
+/// ebm::RelaxSummary summary = ebm::relax(free, s, options, trace);
+/// std::cout << summary.brief_report() << '\n';
+/// \endcode
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <sstream>
+#include <tuple>
+
+#include "core/concepts.hpp"
+#include "core/error.hpp"
+#include "solvers/odeint_eigen.hpp"
+#include "solvers/relax_options.hpp"
+#include "solvers/summary.hpp"
+#include "solvers/trace.hpp"
+
+namespace ebm {
+
+namespace detail {
+
+/// The gradient flow as an odeint system: dsdt = −∂F/∂s. Counts its evaluations.
+template <class Sys>
+struct GradientFlow {
+  const Sys& sys;
+  long* evaluations;
+  template <class State>
+  void operator()(const State& s, State& dsdt, double /*t*/) const {
+    sys.gradient(s, dsdt);
+    dsdt = -dsdt;
+    ++*evaluations;
+  }
+};
+
+template <class T>
+double max_column_norm(const Matrix<T>& g) {
+  return g.cols() == 0 ? 0.0 : double(g.colwise().norm().maxCoeff());
+}
+
+/// Index of the free layer containing `row`.
+inline std::size_t layer_of(const std::vector<Block>& layers, Index row) {
+  for (std::size_t k = 0; k < layers.size(); ++k)
+    if (row >= layers[k].offset && row < layers[k].offset + layers[k].size) return k;
+  return 0;
+}
+
+/// Empty when s is finite and bounded, otherwise a sentence saying where it is not.
+template <class T>
+std::string find_divergence(const Matrix<T>& s, const std::vector<Block>& layers, double bound,
+                            Index first_example) {
+  if (s.allFinite() && double(s.cwiseAbs().maxCoeff()) <= bound) return {};
+  for (Index j = 0; j < s.cols(); ++j)
+    for (Index i = 0; i < s.rows(); ++i) {
+      const double v = double(s(i, j));
+      if (std::isfinite(v) && std::abs(v) <= bound) continue;
+      const std::size_t k = layer_of(layers, i);
+      std::ostringstream o;
+      o << "example " << first_example + j << ", layer " << k + 1 << ", unit " << i - layers[k].offset
+        << " has state " << v << (std::isfinite(v) ? " beyond the divergence bound " : "");
+      if (std::isfinite(v)) o << bound;
+      return o.str();
+    }
+  return "state is not finite";
+}
+
+/// Applies the system's projection, if it has one (see HasProjection).
+template <class Sys, class State>
+void project(const Sys& sys, State& s) {
+  if constexpr (requires { sys.project(s); }) sys.project(s);
+}
+
+}  // namespace detail
+
+/// Relaxes the batch `s` (state_size × batch, updated in place) towards a minimum of
+/// `sys`'s energy F, by the method of `options`; observers see the steps they ask for.
+/// `first_example` is the batch index of column 0 (used in messages when a batch is split).
+///
+/// Throws ebm::InvalidOptions for bad options, ebm::DimensionMismatch for a state of the
+/// wrong shape, and (unless options.on_divergence is `stop`) ebm::DivergenceError.
+template <Relaxable Sys, class... Obs>
+  requires(Observer<Obs, typename Sys::Scalar> && ...)
+RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxOptions& options,
+                   Index first_example, Obs&... observers) {
+  namespace odeint = boost::numeric::odeint;
+  using T = typename Sys::Scalar;
+  using State = Matrix<T>;
+  options.validate();
+  require<DimensionMismatch>(s.rows() == sys.state_size(), "state has ", s.rows(), " rows but the system has ",
+                             sys.state_size(), " free units");
+  const std::vector<Block> layers = sys.layer_blocks();
+  if (std::string where = detail::find_divergence(s, layers, options.divergence_bound, first_example);
+      !where.empty())
+    throw DivergenceError("initial state is unusable: " + where);
+
+  const auto start = std::chrono::steady_clock::now();
+  RelaxSummary summary;
+  summary.method = options.method;
+  summary.examples = long(s.cols());
+  detail::GradientFlow<Sys> flow{sys, &summary.gradient_evaluations};
+
+  State dsdt(s.rows(), s.cols());  // −∂F/∂s at s, kept current after every step
+  flow(s, dsdt, 0.0);
+  State last_good;
+  if (options.on_divergence == OnDivergence::stop) last_good = s;
+
+  double t = 0.0;
+  double dt = options.dt;
+  double last_dt = 0.0;
+  long step = 0;
+  long tries = 0;
+
+  auto observe = [&]() -> bool {
+    const bool any = (observers.wants(step, t) || ...);
+    if (!any) return false;
+    TracePoint<T> p;
+    p.step = step;
+    p.t = t;
+    p.dt = last_dt;
+    p.energy = double(sys.energy(s).mean());
+    p.grad_norm = detail::max_column_norm(dsdt);
+    p.state = &s;
+    p.layers = &layers;
+    bool stop = false;
+    ((observers.wants(step, t) ? (stop = observers.observe(p) || stop) : stop), ...);
+    return stop;
+  };
+  auto next_observer_time = [&]() {
+    double next = std::numeric_limits<double>::infinity();
+    auto one = [&](auto& o) {
+      if constexpr (requires { o.next_time(t); }) next = std::min(next, double(o.next_time(t)));
+    };
+    (one(observers), ...);
+    return next;
+  };
+
+  odeint::euler<State, T, State, T, odeint::vector_space_algebra> euler;
+  odeint::runge_kutta4<State, T, State, T, odeint::vector_space_algebra> rk4;
+  using Dopri = odeint::runge_kutta_dopri5<State, T, State, T, odeint::vector_space_algebra>;
+  using Controlled = odeint::controlled_runge_kutta<Dopri>;
+  Controlled dopri(
+      typename Controlled::error_checker_type(T(options.abs_tol), T(options.rel_tol)),
+      typename Controlled::step_adjuster_type(options.max_dt > 0 ? T(options.max_dt) : T(0)));
+  dopri.reset();  // first-same-as-last: never carry a derivative over from another relaxation
+
+  const double t_eps = 1e-12 * std::max(1.0, options.t_max);
+  bool stopped = observe();
+  if (stopped) summary.termination = Termination::stopped_by_observer;
+  while (!stopped) {
+    if (options.grad_tol > 0 && detail::max_column_norm(dsdt) < options.grad_tol) {
+      summary.termination = Termination::converged;
+      break;
+    }
+    if (t >= options.t_max - t_eps) {
+      summary.termination = Termination::time_horizon;
+      break;
+    }
+    if (tries >= options.max_steps) {
+      summary.termination = Termination::step_budget;
+      break;
+    }
+    ++tries;
+    switch (options.method) {
+      case Method::euler:
+      case Method::rk4: {
+        last_dt = std::min(dt, options.t_max - t);
+        if (options.method == Method::euler)
+          euler.do_step(std::cref(flow), s, dsdt, T(t), T(last_dt));
+        else
+          rk4.do_step(std::cref(flow), s, dsdt, T(t), T(last_dt));
+        t += last_dt;
+        flow(s, dsdt, t);
+        break;
+      }
+      case Method::dopri5: {
+        // Land exactly on the horizon and on the times observers asked for.
+        T trial = T(std::min({dt, options.t_max - t, std::max(next_observer_time() - t, 1e-300)}));
+        T tt = T(t);
+        const T before = trial;
+        if (dopri.try_step(std::cref(flow), s, dsdt, tt, trial) == odeint::fail) {
+          ++summary.steps_rejected;
+          dt = double(trial);
+          continue;
+        }
+        last_dt = double(before);
+        t = double(tt);
+        dt = double(trial);
+        break;
+      }
+      case Method::fixed_point: {
+        last_dt = dt;
+        if (options.schedule == Schedule::synchronous) {
+          s += T(dt) * dsdt;
+          detail::project(sys, s);
+          flow(s, dsdt, t);
+        } else {
+          for (std::size_t parity = 0; parity < 2; ++parity) {
+            for (std::size_t k = parity; k < layers.size(); k += 2)
+              s.middleRows(layers[k].offset, layers[k].size) +=
+                  T(dt) * dsdt.middleRows(layers[k].offset, layers[k].size);
+            detail::project(sys, s);
+            flow(s, dsdt, t);
+          }
+        }
+        t += dt;
+        break;
+      }
+    }
+    ++step;
+    ++summary.steps_accepted;
+    std::string where = detail::find_divergence(s, layers, options.divergence_bound, first_example);
+    if (where.empty() && !dsdt.allFinite()) where = "the energy gradient is not finite";
+    if (!where.empty()) {
+      std::ostringstream o;
+      o << to_string(options.method) << " relaxation diverged at step " << step << " (t = " << t << "): " << where;
+      if (options.on_divergence == OnDivergence::throw_error) throw DivergenceError(o.str());
+      summary.termination = Termination::diverged;
+      summary.message = o.str();
+      s = last_good;
+      flow(s, dsdt, t);
+      break;
+    }
+    if (options.on_divergence == OnDivergence::stop) last_good = s;
+    if (observe()) summary.termination = Termination::stopped_by_observer, stopped = true;
+  }
+
+  summary.t_final = t;
+  summary.final_grad_norm = detail::max_column_norm(dsdt);
+  summary.final_energy = double(sys.energy(s).mean());
+  summary.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return summary;
+}
+
+/// relax() for a batch that starts at example 0.
+template <Relaxable Sys, class... Obs>
+  requires(Observer<Obs, typename Sys::Scalar> && ...)
+RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxOptions& options,
+                   Obs&... observers) {
+  return relax(sys, s, options, Index(0), observers...);
+}
+
+}  // namespace ebm

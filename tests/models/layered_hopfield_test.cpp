@@ -1,0 +1,164 @@
+#include "models/layered_hopfield.hpp"
+
+#include <gtest/gtest.h>
+
+#include "test_util.hpp"
+
+namespace ebm {
+namespace {
+
+static_assert(check_energy_model<LayeredHopfield<double>>());
+static_assert(check_energy_model<LayeredHopfield<float>>());
+
+struct Case {
+  std::vector<Index> sizes;
+  Activation::Kind rho;
+};
+
+class LayeredHopfieldGradients : public ::testing::TestWithParam<Case> {};
+
+// States for the hard sigmoid stay away from its kinks at 0 and 1, where it has no derivative.
+Eigen::MatrixXd random_state(const LayeredHopfield<double>& net, Index batch, std::uint64_t seed) {
+  Eigen::MatrixXd s = test::uniform_matrix(net.state_size(), batch, -1.5, 1.5, seed, 1);
+  if (net.activation().kind() == Activation::Kind::hard_sigmoid)
+    for (Index i = 0; i < s.size(); ++i)
+      for (double kink : {0.0, 1.0})
+        if (std::abs(s.data()[i] - kink) < 1e-3) s.data()[i] += 0.01;
+  return s;
+}
+
+TEST_P(LayeredHopfieldGradients, StateGradientMatchesFiniteDifferences) {
+  const Case& c = GetParam();
+  for (std::uint64_t seed : {1u, 2u, 3u}) {
+    LayeredHopfield<double> net(c.sizes, c.rho);
+    net.params() = test::uniform_matrix(net.params().size(), 1, -1, 1, seed);
+    const Eigen::MatrixXd x = test::uniform_matrix(net.input_size(), 4, 0, 1, seed, 2);
+    const Eigen::MatrixXd s = random_state(net, 4, seed);
+    Eigen::MatrixXd g(s.rows(), s.cols());
+    net.state_gradient(s, x, g);
+    const Eigen::MatrixXd fd =
+        test::central_difference([&](const Eigen::MatrixXd& v) { return net.energy(v, x).sum(); }, s);
+    EXPECT_LE(test::relative_error(g, fd), 1e-6) << "seed " << seed;
+  }
+}
+
+TEST_P(LayeredHopfieldGradients, ParamGradientMatchesFiniteDifferences) {
+  const Case& c = GetParam();
+  for (std::uint64_t seed : {4u, 5u}) {
+    LayeredHopfield<double> net(c.sizes, c.rho);
+    net.params() = test::uniform_matrix(net.params().size(), 1, -1, 1, seed);
+    const Eigen::MatrixXd x = test::uniform_matrix(net.input_size(), 3, 0, 1, seed, 2);
+    const Eigen::MatrixXd s = random_state(net, 3, seed);
+    Eigen::VectorXd g(net.params().size());
+    net.param_gradient(s, x, g);
+    const Eigen::VectorXd theta = net.params();
+    const Eigen::MatrixXd fd = test::central_difference(
+        [&](const Eigen::MatrixXd& p) {
+          net.params() = p;
+          return net.energy(s, x).sum();
+        },
+        theta);
+    net.params() = theta;
+    EXPECT_LE(test::relative_error(g, fd), 1e-6) << "seed " << seed;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    LayersAndActivations, LayeredHopfieldGradients,
+    ::testing::Values(Case{{3, 2}, Activation::Kind::tanh}, Case{{3, 5, 4, 2}, Activation::Kind::tanh},
+                      Case{{3, 5, 4, 2}, Activation::Kind::logistic},
+                      Case{{3, 5, 4, 2}, Activation::Kind::hard_sigmoid},
+                      Case{{4, 6, 2}, Activation::Kind::logistic},
+                      Case{{2, 3, 4, 5, 3}, Activation::Kind::tanh},
+                      Case{{2, 3, 4, 5, 3}, Activation::Kind::hard_sigmoid}),
+    [](const ::testing::TestParamInfo<Case>& info) {
+      std::string name;
+      for (Index n : info.param.sizes) name += std::to_string(n) + "_";
+      return name + std::string(Activation(info.param.rho).name());
+    });
+
+TEST(LayeredHopfield, EnergyIsPerExample) {
+  LayeredHopfield<double> net({3, 4, 2}, Activation::Kind::tanh);
+  net.init_glorot(7);
+  const Eigen::MatrixXd x = test::uniform_matrix(3, 5, 0, 1, 1);
+  const Eigen::MatrixXd s = test::uniform_matrix(6, 5, -1, 1, 2);
+  const RowVector<double> e = net.energy(s, x);
+  for (Index j = 0; j < 5; ++j) EXPECT_DOUBLE_EQ(e(j), net.energy(s.col(j), x.col(j))(0));
+}
+
+TEST(LayeredHopfield, EnergyMatchesTheFormulaOnATinyNetwork) {
+  // 1-1-1 network with tanh: E = ½(h² + y²) − w1 ρ(h) x − w2 ρ(y) ρ(h) − b1 ρ(h) − b2 ρ(y).
+  LayeredHopfield<double> net({1, 1, 1}, Activation::Kind::tanh);
+  net.weight(1)(0, 0) = 0.7;
+  net.weight(2)(0, 0) = -1.3;
+  net.bias(1)(0) = 0.2;
+  net.bias(2)(0) = -0.4;
+  Eigen::MatrixXd x(1, 1), s(2, 1);
+  x << 0.9;
+  s << 0.3, -0.6;
+  const double h = 0.3, y = -0.6;
+  const double expected = 0.5 * (h * h + y * y) - 0.7 * std::tanh(h) * 0.9 + 1.3 * std::tanh(y) * std::tanh(h) -
+                          0.2 * std::tanh(h) + 0.4 * std::tanh(y);
+  EXPECT_NEAR(net.energy(s, x)(0), expected, 1e-15);
+}
+
+TEST(LayeredHopfield, ParameterLayoutNamesEveryBlock) {
+  LayeredHopfield<double> net({4, 3, 2});
+  ASSERT_EQ(net.param_blocks().size(), 4u);
+  EXPECT_EQ(net.param_blocks()[0].name, "W1");
+  EXPECT_EQ(net.param_blocks()[1].name, "W2");
+  EXPECT_EQ(net.param_blocks()[2].name, "b1");
+  EXPECT_EQ(net.params().size(), 4 * 3 + 3 * 2 + 3 + 2);
+  EXPECT_EQ(net.output_block(), (Block{3, 2}));
+  net.weight(2)(1, 2) = 5.0;
+  EXPECT_EQ(net.params()(net.param_blocks()[1].offset + 2 * 2 + 1), 5.0);
+}
+
+TEST(LayeredHopfield, FloatAgreesWithDouble) {
+  LayeredHopfield<double> net({5, 7, 3}, Activation::Kind::logistic);
+  net.init_glorot(3);
+  LayeredHopfield<float> netf({5, 7, 3}, Activation::Kind::logistic);
+  netf.params() = net.params().cast<float>();
+  const Eigen::MatrixXd x = test::uniform_matrix(5, 4, 0, 1, 1);
+  const Eigen::MatrixXd s = test::uniform_matrix(10, 4, -1, 1, 2);
+  Eigen::MatrixXd g(10, 4);
+  Eigen::MatrixXf gf(10, 4);
+  net.state_gradient(s, x, g);
+  netf.state_gradient(s.cast<float>(), x.cast<float>(), gf);
+  EXPECT_LE(test::relative_error(gf.cast<double>(), g), 1e-5);
+}
+
+TEST(LayeredHopfield, RejectsMismatchedShapesWithAClearMessage) {
+  LayeredHopfield<double> net({3, 4, 2});
+  Eigen::MatrixXd x(3, 2), s(5, 2), g(6, 2);
+  x.setZero();
+  s.setZero();
+  try {
+    net.state_gradient(s, x, g);
+    FAIL() << "expected DimensionMismatch";
+  } catch (const DimensionMismatch& e) {
+    EXPECT_NE(std::string(e.what()).find("state has 5 rows"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("3-4-2"), std::string::npos) << e.what();
+  }
+  Eigen::MatrixXd s6 = Eigen::MatrixXd::Zero(6, 2), x4 = Eigen::MatrixXd::Zero(4, 2);
+  EXPECT_THROW(net.energy(s6, x4), DimensionMismatch);
+  EXPECT_THROW(LayeredHopfield<double>({3}), InvalidOptions);
+  EXPECT_THROW(LayeredHopfield<double>({3, 0, 2}), InvalidOptions);
+}
+
+TEST(LayeredHopfield, HardSigmoidProjectionClipsToTheUnitBox) {
+  LayeredHopfield<double> net({2, 2, 1}, Activation::Kind::hard_sigmoid);
+  Eigen::MatrixXd s(3, 1);
+  s << -0.5, 0.4, 1.7;
+  net.project(s);
+  EXPECT_EQ(s(0), 0.0);
+  EXPECT_EQ(s(1), 0.4);
+  EXPECT_EQ(s(2), 1.0);
+  LayeredHopfield<double> smooth({2, 2, 1}, Activation::Kind::tanh);
+  s << -0.5, 0.4, 1.7;
+  smooth.project(s);
+  EXPECT_EQ(s(0), -0.5);
+}
+
+}  // namespace
+}  // namespace ebm
