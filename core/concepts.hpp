@@ -75,10 +75,24 @@ template <class M>
 concept EnergyModel =
     HasScalar<M> && HasSizes<M> && HasEnergy<M> && HasStateGradient<M> && HasParamGradient<M> && HasParams<M>;
 
-/// Optional: a model may restrict its states to a box (see Activation::clip_range);
-/// the discrete fixed-point solver then projects onto it after each update.
+/// Second-order products, which the exact (implicit-differentiation) gradient and
+/// backprop through a relaxation need: hv = (∂²E/∂s²) v per column, and
+/// g = Σ over the batch of (∂²E/∂s∂θ)ᵀ v, laid out as the parameters.
 template <class M>
-concept HasProjection = requires(const M& m, Matrix<typename M::Scalar>& s) { m.project(s); };
+concept HasSecondOrder = HasScalar<M> && requires(const M& m, const Matrix<typename M::Scalar>& s,
+                                                  Matrix<typename M::Scalar>& hv, Vector<typename M::Scalar>& g) {
+  m.hessian_vector(s, s, s, hv);
+  m.mixed_vector(s, s, s, g);
+};
+
+/// Optional: a model may restrict its states to a box (see Activation::clip_range).
+/// `projects()` says whether it does for this instance (a LayeredHopfield does with the hard
+/// sigmoid only); euler and fixed_point then project after each step.
+template <class M>
+concept HasProjection = requires(const M& m, Matrix<typename M::Scalar>& s) {
+  m.project(s);
+  { m.projects() } -> std::convertible_to<bool>;
+};
 
 /// A cost C(y, d) on the output units y given a target d, per example.
 template <class C, class T>

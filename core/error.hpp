@@ -33,6 +33,12 @@ class DivergenceError : public Error {
   using Error::Error;
 };
 
+/// A file that is missing, unreadable or not in the expected format; the message names the file.
+class DataError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// Throws `E` with the streamed message when `ok` is false.
 template <class E = Error, class... Parts>
 void require(bool ok, const Parts&... parts) {

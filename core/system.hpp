@@ -40,6 +40,11 @@ class FreeSystem {
 
   RowVector<Scalar> energy(ConstRef<Scalar> s) const { return model_.energy(s, x_); }
   void gradient(ConstRef<Scalar> s, MutRef<Scalar> g) const { model_.state_gradient(s, x_, g); }
+  /// Whether states live in the model's box (see HasProjection); solvers keep them there.
+  bool projects() const {
+    if constexpr (HasProjection<M>) return model_.projects();
+    else return false;
+  }
   void project(MutRef<Scalar> s) const {
     if constexpr (HasProjection<M>) model_.project(s);
   }
@@ -83,6 +88,11 @@ class NudgedSystem {
     cost_gradient_.resize(out.size, s.cols());  // no-op after the first call
     cost_.gradient(s.middleRows(out.offset, out.size), target_, cost_gradient_);
     g.middleRows(out.offset, out.size) += beta_ * cost_gradient_;
+  }
+  /// Whether states live in the model's box (see HasProjection); solvers keep them there.
+  bool projects() const {
+    if constexpr (HasProjection<M>) return model_.projects();
+    else return false;
   }
   void project(MutRef<Scalar> s) const {
     if constexpr (HasProjection<M>) model_.project(s);

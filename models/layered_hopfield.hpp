@@ -45,11 +45,11 @@ class LayeredHopfield {
                               "; every layer needs at least one unit");
     Index offset = 0;
     for (std::size_t k = 1; k < sizes_.size(); ++k) {
-      blocks_.push_back({"W" + std::to_string(k), offset, sizes_[k], sizes_[k - 1]});
+      blocks_.push_back({block_name('W', k), offset, sizes_[k], sizes_[k - 1]});
       offset += sizes_[k] * sizes_[k - 1];
     }
     for (std::size_t k = 1; k < sizes_.size(); ++k) {
-      blocks_.push_back({"b" + std::to_string(k), offset, sizes_[k], 1});
+      blocks_.push_back({block_name('b', k), offset, sizes_[k], 1});
       offset += sizes_[k];
     }
     params_ = Vector<T>::Zero(offset);
@@ -158,13 +158,79 @@ class LayeredHopfield {
     }
   }
 
-  /// The hard sigmoid is constant outside [0, 1]: clip there (used by the fixed-point solver).
+  /// hv = H v per column, H = ∂²E/∂s² (the input is clamped, so it has no direction):
+  /// \f[ (Hv)_k = v_k - \rho''(s_k) \odot p_k \odot v_k
+  ///      - \rho'(s_k) \odot \big(W_k(\rho'(s_{k-1}) \odot v_{k-1}) + W_{k+1}^\top(\rho'(s_{k+1}) \odot v_{k+1})\big), \f]
+  /// \f$ p_k = W_k\rho(s_{k-1}) + W_{k+1}^\top\rho(s_{k+1}) + b_k \f$.
+  void hessian_vector(ConstRef<T> s, ConstRef<T> x, ConstRef<T> v, MutRef<T> hv) const {
+    check_shapes(s, x);
+    require<DimensionMismatch>(v.rows() == s.rows() && v.cols() == s.cols() && hv.rows() == s.rows() &&
+                                   hv.cols() == s.cols(),
+                               "hessian_vector: v and hv must have the shape of the state");
+    const Index L = num_layers();
+    Matrix<T> r(state_size_, s.cols()), d(state_size_, s.cols()), d2(state_size_, s.cols());
+    rho_.rho(s, r);
+    rho_.d_rho(s, d);
+    rho_.d2_rho(s, d2);
+    const Matrix<T> dv = (d.array() * v.array()).matrix();  // ρ'(s) ⊙ v
+    Matrix<T> pre, mix;
+    for (Index k = 1; k <= L; ++k) {
+      pre = k == 1 ? Matrix<T>(weight(1) * x) : Matrix<T>(weight(k) * layer(r, k - 1));
+      if (k < L) pre.noalias() += weight(k + 1).transpose() * layer(r, k + 1);
+      pre.colwise() += bias(k);
+      mix = Matrix<T>::Zero(layers_[std::size_t(k - 1)].size, s.cols());
+      if (k > 1) mix.noalias() += weight(k) * layer(dv, k - 1);
+      if (k < L) mix.noalias() += weight(k + 1).transpose() * layer(dv, k + 1);
+      layer(hv, k) = layer(v, k) - (layer(d2, k).array() * pre.array() * layer(v, k).array()).matrix() -
+                     (layer(d, k).array() * mix.array()).matrix();
+    }
+  }
+
+  /// g = Mᵀv summed over the batch, M = ∂²E/∂s∂θ: the change of ∂E/∂θ when s moves along v.
+  /// \f[ (M^\top v)_{W_k} = -(\rho'(s_k) \odot v_k)\rho(s_{k-1})^\top - \rho(s_k)(\rho'(s_{k-1}) \odot v_{k-1})^\top,
+  ///     \qquad (M^\top v)_{b_k} = -\rho'(s_k) \odot v_k. \f]
+  void mixed_vector(ConstRef<T> s, ConstRef<T> x, ConstRef<T> v, VectorRef<T> grad) const {
+    check_shapes(s, x);
+    require<DimensionMismatch>(v.rows() == s.rows() && v.cols() == s.cols(),
+                               "mixed_vector: v must have the shape of the state");
+    require<DimensionMismatch>(grad.size() == params_.size(), "mixed_vector: output has ", grad.size(),
+                               " entries but the model has ", params_.size(), " parameters");
+    Matrix<T> r(state_size_, s.cols()), d(state_size_, s.cols());
+    rho_.rho(s, r);
+    rho_.d_rho(s, d);
+    const Matrix<T> dv = (d.array() * v.array()).matrix();
+    for (Index k = 1; k <= num_layers(); ++k) {
+      const ParamBlock& wb = blocks_[std::size_t(k - 1)];
+      Eigen::Map<Matrix<T>> gw(grad.data() + wb.offset, wb.rows, wb.cols);
+      if (k == 1) {
+        gw.noalias() = -layer(dv, 1) * x.transpose();
+      } else {
+        gw.noalias() = -layer(dv, k) * layer(r, k - 1).transpose();
+        gw.noalias() -= layer(r, k) * layer(dv, k - 1).transpose();
+      }
+      const ParamBlock& bb = blocks_[std::size_t(num_layers() + k - 1)];
+      grad.segment(bb.offset, bb.rows) = -layer(dv, k).rowwise().sum();
+    }
+  }
+
+  /// True for the hard sigmoid, which is constant outside [0, 1]: states are clipped there.
+  bool projects() const {
+    double lo = 0, hi = 0;
+    return rho_.clip_range(lo, hi);
+  }
+  /// Clips the states to [0, 1] for the hard sigmoid (a no-op for smooth ρ).
   void project(MutRef<T> s) const {
     double lo = 0, hi = 0;
     if (rho_.clip_range(lo, hi)) s = s.array().max(T(lo)).min(T(hi)).matrix();
   }
 
  private:
+  // Built with append rather than operator+: GCC 12 warns falsely (-Wrestrict) on "W" + to_string(k).
+  static std::string block_name(char prefix, std::size_t k) {
+    std::string name(1, prefix);
+    name.append(std::to_string(k));
+    return name;
+  }
   Eigen::Map<Matrix<T>> map_block(Index i) {
     const ParamBlock& b = blocks_[std::size_t(i)];
     return Eigen::Map<Matrix<T>>(params_.data() + b.offset, b.rows, b.cols);

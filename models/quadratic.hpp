@@ -62,6 +62,17 @@ class Quadratic {
     grad.noalias() = -(a_ * ((s.colwise() - mu_).rowwise().sum()));
   }
 
+  /// hv = A v (the Hessian is A everywhere).
+  void hessian_vector(ConstRef<T> s, ConstRef<T> x, ConstRef<T> v, MutRef<T> hv) const {
+    check(s, x);
+    hv.noalias() = a_ * v;
+  }
+  /// g = Mᵀv summed over the batch: ∂E/∂μ = −A(s − μ) moves by −Av.
+  void mixed_vector(ConstRef<T> s, ConstRef<T> x, ConstRef<T> v, VectorRef<T> grad) const {
+    check(s, x);
+    grad.noalias() = -(a_ * v.rowwise().sum());
+  }
+
  private:
   void check(const ConstRef<T>& s, const ConstRef<T>& x) const {
     require<DimensionMismatch>(s.rows() == mu_.size(), "state has ", s.rows(), " rows but the quadratic energy has ",

@@ -162,3 +162,41 @@ TEST(LayeredHopfield, HardSigmoidProjectionClipsToTheUnitBox) {
 
 }  // namespace
 }  // namespace ebm
+
+namespace ebm {
+namespace {
+
+static_assert(HasSecondOrder<LayeredHopfield<double>>);
+
+TEST(LayeredHopfieldSecondOrder, HessianVectorMatchesFiniteDifferencesOfTheGradient) {
+  for (auto rho : {Activation::Kind::tanh, Activation::Kind::logistic}) {
+    LayeredHopfield<double> net({3, 5, 4, 2}, rho);
+    net.params() = test::uniform_matrix(net.params().size(), 1, -1, 1, 11);
+    const Eigen::MatrixXd x = test::uniform_matrix(3, 3, 0, 1, 12);
+    const Eigen::MatrixXd s = test::uniform_matrix(11, 3, -1, 1, 13);
+    const Eigen::MatrixXd v = test::uniform_matrix(11, 3, -1, 1, 14);
+    Eigen::MatrixXd hv(11, 3), gp(11, 3), gm(11, 3);
+    net.hessian_vector(s, x, v, hv);
+    const double h = 1e-6;
+    net.state_gradient(s + h * v, x, gp);
+    net.state_gradient(s - h * v, x, gm);
+    EXPECT_LE(test::relative_error(hv, (gp - gm) / (2 * h)), 1e-7);
+  }
+}
+
+TEST(LayeredHopfieldSecondOrder, MixedVectorMatchesFiniteDifferencesOfTheParamGradient) {
+  LayeredHopfield<double> net({3, 5, 4, 2}, Activation::Kind::tanh);
+  net.params() = test::uniform_matrix(net.params().size(), 1, -1, 1, 21);
+  const Eigen::MatrixXd x = test::uniform_matrix(3, 3, 0, 1, 22);
+  const Eigen::MatrixXd s = test::uniform_matrix(11, 3, -1, 1, 23);
+  const Eigen::MatrixXd v = test::uniform_matrix(11, 3, -1, 1, 24);
+  Eigen::VectorXd mv(net.params().size()), gp(net.params().size()), gm(net.params().size());
+  net.mixed_vector(s, x, v, mv);
+  const double h = 1e-6;
+  net.param_gradient(s + h * v, x, gp);
+  net.param_gradient(s - h * v, x, gm);
+  EXPECT_LE(test::relative_error(mv, (gp - gm) / (2 * h)), 1e-7);
+}
+
+}  // namespace
+}  // namespace ebm

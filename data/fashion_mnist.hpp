@@ -1,0 +1,79 @@
+#pragma once
+/// \file
+/// The Fashion-MNIST dataset (Xiao, Rasul & Vollgraf 2017): 28×28 grey images of ten kinds
+/// of clothing, 60 000 for training and 10 000 for testing, as Debian's
+/// `dataset-fashion-mnist` package installs them.
+
+#include <array>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/types.hpp"
+#include "data/idx.hpp"
+
+namespace ebm {
+
+/// Where Debian's `dataset-fashion-mnist` puts the files.
+inline const std::filesystem::path kDebianFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
+inline constexpr std::array<std::string_view, 10> kFashionMnistClasses = {
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+
+/// A labelled image set: one image per column, pixels scaled to [0, 1].
+template <class T>
+struct LabelledImages {
+  Matrix<T> images;         ///< pixels × examples
+  std::vector<int> labels;  ///< class of each column, 0…9
+  Index size() const { return images.cols(); }
+};
+
+/// Loads the "train" or "t10k" split from `dir`, trying `<split>-images-idx3-ubyte.gz`
+/// and then the uncompressed name. Throws ebm::DataError naming the file on any problem
+/// (missing, corrupt, shapes that disagree, labels outside 0…9).
+template <class T>
+LabelledImages<T> load_fashion_mnist(const std::filesystem::path& dir, std::string_view split) {
+  require<DataError>(split == "train" || split == "t10k", "Fashion-MNIST split must be 'train' or 't10k', got '",
+                     split, "'");
+  auto find = [&](const std::string& stem) {
+    const std::filesystem::path gz = dir / (stem + ".gz");
+    if (std::filesystem::exists(gz)) return gz;
+    const std::filesystem::path raw = dir / stem;
+    if (std::filesystem::exists(raw)) return raw;
+    throw DataError(gz.string() + ": no such file (nor " + raw.string() +
+                    "); on Debian, install the dataset-fashion-mnist package");
+  };
+  const std::filesystem::path image_path = find(std::string(split) + "-images-idx3-ubyte");
+  const std::filesystem::path label_path = find(std::string(split) + "-labels-idx1-ubyte");
+  const IdxArray images = read_idx(image_path);
+  const IdxArray labels = read_idx(label_path);
+  require<DataError>(images.dims.size() == 3, image_path.string(), ": expected 3 dimensions (count, rows, columns), got ",
+                     images.dims.size());
+  require<DataError>(labels.dims.size() == 1, label_path.string(), ": expected 1 dimension, got ", labels.dims.size());
+  require<DataError>(images.dims[0] == labels.dims[0], image_path.string(), " has ", images.dims[0], " images but ",
+                     label_path.string(), " has ", labels.dims[0], " labels");
+  const Index n = images.dims[0];
+  const Index pixels = Index(images.dims[1]) * Index(images.dims[2]);
+  LabelledImages<T> out;
+  out.images.resize(pixels, n);
+  for (Index j = 0; j < n; ++j)
+    for (Index i = 0; i < pixels; ++i) out.images(i, j) = T(images.data[std::size_t(j * pixels + i)]) / T(255);
+  out.labels.resize(std::size_t(n));
+  for (Index j = 0; j < n; ++j) {
+    const int label = labels.data[std::size_t(j)];
+    require<DataError>(label <= 9, label_path.string(), ": label ", label, " of example ", j, " is outside 0…9");
+    out.labels[std::size_t(j)] = label;
+  }
+  return out;
+}
+
+/// One-hot targets (10 × examples) for `labels`.
+template <class T>
+Matrix<T> one_hot(const std::vector<int>& labels, Index classes = 10) {
+  Matrix<T> out = Matrix<T>::Zero(classes, Index(labels.size()));
+  for (std::size_t j = 0; j < labels.size(); ++j) out(labels[j], Index(j)) = T(1);
+  return out;
+}
+
+}  // namespace ebm
