@@ -29,6 +29,41 @@ struct LabelledImages {
   Index size() const { return images.cols(); }
 };
 
+/// Loads any IDX image/label pair (MNIST, Fashion-MNIST, or a dataset of the same layout at a
+/// path the user gives): images of shape (count, rows, columns) or (count, features), labels of
+/// shape (count) in 0…classes−1. Pixels are scaled by 1/255 to [0, 1]. Throws ebm::DataError
+/// naming the file and the problem (missing, corrupt, shapes that disagree, labels out of range).
+template <class T>
+LabelledImages<T> load_idx_dataset(const std::filesystem::path& image_path, const std::filesystem::path& label_path,
+                                   int classes = 10) {
+  const IdxArray images = read_idx(image_path);
+  const IdxArray labels = read_idx(label_path);
+  require<DataError>(images.dims.size() == 2 || images.dims.size() == 3, image_path.string(),
+                     ": expected 3 dimensions (count, rows, columns) or 2 (count, features) for images, got ",
+                     images.dims.size());
+  require<DataError>(labels.dims.size() == 1, label_path.string(), ": expected 1 dimension (count) for labels, got ",
+                     labels.dims.size());
+  require<DataError>(images.dims[0] == labels.dims[0], image_path.string(), " has ", images.dims[0], " images but ",
+                     label_path.string(), " has ", labels.dims[0], " labels");
+  const Index n = images.dims[0];
+  Index pixels = 1;
+  for (std::size_t d = 1; d < images.dims.size(); ++d) pixels *= Index(images.dims[d]);
+  require<DataError>(n == 0 || pixels > 0, image_path.string(), ": images have zero pixels");
+  LabelledImages<T> out;
+  out.labels.resize(std::size_t(n));
+  for (Index j = 0; j < n; ++j) {
+    const int label = labels.data[std::size_t(j)];
+    require<DataError>(label < classes, label_path.string(), ": label ", label, " of example ", j,
+                       " is outside 0…", classes - 1);
+    out.labels[std::size_t(j)] = label;
+  }
+  out.images.resize(pixels, n);
+  const T scale = T(1) / T(255);
+  for (Index j = 0; j < n; ++j)
+    for (Index i = 0; i < pixels; ++i) out.images(i, j) = T(images.data[std::size_t(j * pixels + i)]) * scale;
+  return out;
+}
+
 /// Loads the "train" or "t10k" split from `dir`, trying `<split>-images-idx3-ubyte.gz`
 /// and then the uncompressed name. Throws ebm::DataError naming the file on any problem
 /// (missing, corrupt, shapes that disagree, labels outside 0…9).
@@ -44,28 +79,9 @@ LabelledImages<T> load_fashion_mnist(const std::filesystem::path& dir, std::stri
     throw DataError(gz.string() + ": no such file (nor " + raw.string() +
                     "); on Debian, install the dataset-fashion-mnist package");
   };
-  const std::filesystem::path image_path = find(std::string(split) + "-images-idx3-ubyte");
-  const std::filesystem::path label_path = find(std::string(split) + "-labels-idx1-ubyte");
-  const IdxArray images = read_idx(image_path);
-  const IdxArray labels = read_idx(label_path);
-  require<DataError>(images.dims.size() == 3, image_path.string(), ": expected 3 dimensions (count, rows, columns), got ",
-                     images.dims.size());
-  require<DataError>(labels.dims.size() == 1, label_path.string(), ": expected 1 dimension, got ", labels.dims.size());
-  require<DataError>(images.dims[0] == labels.dims[0], image_path.string(), " has ", images.dims[0], " images but ",
-                     label_path.string(), " has ", labels.dims[0], " labels");
-  const Index n = images.dims[0];
-  const Index pixels = Index(images.dims[1]) * Index(images.dims[2]);
-  LabelledImages<T> out;
-  out.images.resize(pixels, n);
-  for (Index j = 0; j < n; ++j)
-    for (Index i = 0; i < pixels; ++i) out.images(i, j) = T(images.data[std::size_t(j * pixels + i)]) / T(255);
-  out.labels.resize(std::size_t(n));
-  for (Index j = 0; j < n; ++j) {
-    const int label = labels.data[std::size_t(j)];
-    require<DataError>(label <= 9, label_path.string(), ": label ", label, " of example ", j, " is outside 0…9");
-    out.labels[std::size_t(j)] = label;
-  }
-  return out;
+  const std::filesystem::path images = find(std::string(split) + "-images-idx3-ubyte");  // images first: the
+  const std::filesystem::path labels = find(std::string(split) + "-labels-idx1-ubyte");  // error names them
+  return load_idx_dataset<T>(images, labels);
 }
 
 /// One-hot targets (10 × examples) for `labels`.

@@ -7,6 +7,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -16,6 +17,9 @@
 #include "core/error.hpp"
 
 namespace ebm {
+
+/// The most elements an IDX file may announce (4 GiB of bytes): a header claiming more is corrupt.
+inline constexpr std::uint64_t kIdxMaxElements = std::uint64_t(1) << 32;
 
 /// An IDX array of unsigned bytes: its dimensions and its data, row-major as in the file.
 struct IdxArray {
@@ -63,12 +67,30 @@ inline IdxArray read_idx(const std::filesystem::path& path) {
     const std::uint32_t n = (std::uint32_t(b[0]) << 24) | (std::uint32_t(b[1]) << 16) | (std::uint32_t(b[2]) << 8) |
                             std::uint32_t(b[3]);
     out.dims.push_back(n);
-    count *= n;
+    count *= n;  // at most 4 factors below 2^32: checked against the limit before it can overflow
+    require<DataError>(count <= kIdxMaxElements, name, ": IDX header claims more than ", kIdxMaxElements,
+                       " elements (dimension ", d, " is ", n, "), more than any plausible dataset");
   }
-  require<DataError>(count <= (std::uint64_t(1) << 32), name, ": IDX header claims ", count,
-                     " elements, more than any plausible dataset");
-  out.data.resize(std::size_t(count));
-  read(out.data.data(), out.data.size(), "data");
+  // Never trust the header: an uncompressed file must hold exactly the bytes it announces,
+  // which the file size tells before anything is allocated.
+  const std::uint64_t header_bytes = 4 + 4 * std::uint64_t(magic[3]);
+  if (gzdirect(file.get())) {
+    const std::uint64_t size = std::filesystem::file_size(path);
+    require<DataError>(size >= header_bytes + count, name, ": file ends after ", size - header_bytes, " of the ",
+                       count, " bytes of the data the header announces (truncated, or wrong dimensions)");
+    require<DataError>(size == header_bytes + count, name, ": trailing bytes after the ", count,
+                       " elements the header announces (", size - header_bytes - count, " extra)");
+  }
+  // A compressed file's size says little about its content: grow the buffer as data arrives,
+  // so that a lying header costs an error, not a huge allocation.
+  constexpr std::size_t kStep = std::size_t(1) << 26;
+  std::size_t done = 0;
+  while (done < count) {
+    const std::size_t next = std::size_t(std::min<std::uint64_t>(count, done + kStep));
+    out.data.resize(next);
+    read(out.data.data() + done, next - done, "data");
+    done = next;
+  }
   char extra;
   require<DataError>(gzread(file.get(), &extra, 1) == 0, name, ": trailing bytes after the ", count,
                      " elements the header announces");

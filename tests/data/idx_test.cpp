@@ -1,0 +1,214 @@
+// The IDX reader against small files written here, plain and gzipped, and against each way
+// a file can be wrong: every error must be a DataError naming the file and the problem.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "data/fashion_mnist.hpp"
+#include "data/idx.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Bytes = std::vector<unsigned char>;
+
+Bytes idx_bytes(const std::vector<std::uint32_t>& dims, const Bytes& data, unsigned char type = 0x08) {
+  Bytes out = {0, 0, type, static_cast<unsigned char>(dims.size())};
+  for (std::uint32_t d : dims)
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<unsigned char>(d >> shift));
+  out.insert(out.end(), data.begin(), data.end());
+  return out;
+}
+
+Bytes images_data(int count, int rows, int cols) {
+  Bytes data;
+  for (int i = 0; i < count * rows * cols; ++i) data.push_back(static_cast<unsigned char>((i * 37) % 256));
+  return data;
+}
+
+class IdxFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("ebm_idx_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  fs::path write_plain(const std::string& name, const Bytes& bytes) {
+    const fs::path p = dir_ / name;
+    std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    return p;
+  }
+  fs::path write_gz(const std::string& name, const Bytes& bytes) {
+    const fs::path p = dir_ / name;
+    gzFile f = gzopen(p.c_str(), "wb");
+    EXPECT_NE(f, nullptr);
+    if (!bytes.empty()) {
+      EXPECT_EQ(gzwrite(f, bytes.data(), unsigned(bytes.size())), int(bytes.size()));
+    }
+    gzclose(f);
+    return p;
+  }
+  /// Expects read_idx (or the dataset loader) to throw a DataError whose message names the file and `problem`.
+  template <class F>
+  void expect_error(F&& f, const fs::path& file, const std::string& problem) {
+    try {
+      f();
+      FAIL() << "no error for " << file;
+    } catch (const ebm::DataError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(file.string()), std::string::npos) << what;
+      EXPECT_NE(what.find(problem), std::string::npos) << "expected '" << problem << "' in: " << what;
+    }
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(IdxFiles, ReadsPlainAndGzippedAlike) {
+  const Bytes bytes = idx_bytes({3, 2, 4}, images_data(3, 2, 4));
+  for (const fs::path& p : {write_plain("a-idx3-ubyte", bytes), write_gz("a-idx3-ubyte.gz", bytes)}) {
+    const ebm::IdxArray a = ebm::read_idx(p);
+    EXPECT_EQ(a.dims, (std::vector<std::uint32_t>{3, 2, 4}));
+    ASSERT_EQ(a.data.size(), 24u);
+    for (int i = 0; i < 24; ++i) EXPECT_EQ(a.data[std::size_t(i)], (i * 37) % 256);
+  }
+}
+
+TEST_F(IdxFiles, DatasetScalesPixelsAndKeepsLabels) {
+  const fs::path images = write_gz("i.gz", idx_bytes({3, 2, 2}, {0, 255, 51, 102, 1, 2, 3, 4, 5, 6, 7, 8}));
+  const fs::path labels = write_plain("l", idx_bytes({3}, {7, 0, 9}));
+  const auto data = ebm::load_idx_dataset<float>(images, labels);
+  ASSERT_EQ(data.size(), 3);
+  ASSERT_EQ(data.images.rows(), 4);
+  EXPECT_FLOAT_EQ(data.images(0, 0), 0.0f);
+  EXPECT_FLOAT_EQ(data.images(1, 0), 1.0f);
+  EXPECT_FLOAT_EQ(data.images(2, 0), 0.2f);
+  EXPECT_FLOAT_EQ(data.images(3, 2), 8.0f / 255.0f);  // example 2 is column 2, row-major pixels
+  EXPECT_EQ(data.labels, (std::vector<int>{7, 0, 9}));
+}
+
+TEST_F(IdxFiles, FashionMnistLoaderFindsPlainFiles) {
+  write_plain("t10k-images-idx3-ubyte", idx_bytes({2, 28, 28}, images_data(2, 28, 28)));
+  write_plain("t10k-labels-idx1-ubyte", idx_bytes({2}, {1, 2}));
+  const auto data = ebm::load_fashion_mnist<double>(dir_, "t10k");
+  EXPECT_EQ(data.size(), 2);
+  EXPECT_EQ(data.images.rows(), 784);
+  expect_error([&] { ebm::load_fashion_mnist<double>(dir_, "train"); }, dir_ / "train-images-idx3-ubyte.gz",
+               "no such file");
+}
+
+TEST_F(IdxFiles, MissingFile) {
+  const fs::path p = dir_ / "nothing";
+  expect_error([&] { ebm::read_idx(p); }, p, "no such file");
+}
+
+TEST_F(IdxFiles, EmptyFile) {
+  for (const fs::path& p : {write_plain("empty", {}), write_gz("empty.gz", {})})
+    expect_error([&] { ebm::read_idx(p); }, p, "file ends after 0 of the 4 bytes of the header");
+}
+
+TEST_F(IdxFiles, TruncatedHeader) {
+  Bytes bytes = idx_bytes({3, 2, 4}, {});
+  bytes.resize(9);  // the second dimension cut in half
+  for (const fs::path& p : {write_plain("h", bytes), write_gz("h.gz", bytes)})
+    expect_error([&] { ebm::read_idx(p); }, p, "bytes of the header");
+}
+
+TEST_F(IdxFiles, TruncatedData) {
+  Bytes bytes = idx_bytes({3, 2, 4}, images_data(3, 2, 4));
+  bytes.resize(bytes.size() - 5);
+  const fs::path plain = write_plain("d", bytes);
+  expect_error([&] { ebm::read_idx(plain); }, plain, "file ends after 19 of the 24 bytes of the data");
+  const fs::path gz = write_gz("d.gz", bytes);
+  expect_error([&] { ebm::read_idx(gz); }, gz, "file ends after 19 of the 24 bytes of the data");
+}
+
+TEST_F(IdxFiles, HugeClaimIsRejectedBeforeAllocating) {
+  // 4 × 2^32−1 elements: must be refused from the header alone, plain or compressed.
+  const Bytes bytes = idx_bytes({0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, images_data(1, 1, 8));
+  for (const fs::path& p : {write_plain("big", bytes), write_gz("big.gz", bytes)})
+    expect_error([&] { ebm::read_idx(p); }, p, "more than any plausible dataset");
+  // Plausible count but far more than the file holds: the file size says so before allocating.
+  const fs::path p = write_plain("lie", idx_bytes({60000, 28, 28}, images_data(1, 1, 8)));
+  expect_error([&] { ebm::read_idx(p); }, p, "file ends after 8 of the 47040000 bytes");
+  // Compressed: the buffer grows with the data, so the lie ends in a truncation error.
+  const fs::path g = write_gz("lie.gz", idx_bytes({60000, 28, 28}, images_data(1, 1, 8)));
+  expect_error([&] { ebm::read_idx(g); }, g, "file ends after 8 of the");
+}
+
+TEST_F(IdxFiles, WrongMagic) {
+  Bytes bytes = idx_bytes({2}, {1, 2});
+  bytes[0] = 0x1f;
+  bytes[1] = 0x00;
+  const fs::path p = write_plain("m", bytes);
+  expect_error([&] { ebm::read_idx(p); }, p, "bad magic number");
+}
+
+TEST_F(IdxFiles, UnsupportedType) {
+  const fs::path p = write_gz("t.gz", idx_bytes({2}, {0, 0, 0, 1, 0, 0, 0, 2}, 0x0C));  // int32
+  expect_error([&] { ebm::read_idx(p); }, p, "element type 0xc is not supported");
+}
+
+TEST_F(IdxFiles, ZeroOrTooManyDimensions) {
+  const fs::path p = write_plain("z", idx_bytes({}, {}));
+  expect_error([&] { ebm::read_idx(p); }, p, "claims 0 dimensions");
+  const fs::path q = write_plain("five", idx_bytes({1, 1, 1, 1, 1}, {7}));
+  expect_error([&] { ebm::read_idx(q); }, q, "claims 5 dimensions");
+}
+
+TEST_F(IdxFiles, TrailingBytes) {
+  Bytes bytes = idx_bytes({2}, {1, 2});
+  bytes.push_back(3);
+  const fs::path plain = write_plain("x", bytes);
+  expect_error([&] { ebm::read_idx(plain); }, plain, "trailing bytes");
+  const fs::path gz = write_gz("x.gz", bytes);
+  expect_error([&] { ebm::read_idx(gz); }, gz, "trailing bytes");
+}
+
+TEST_F(IdxFiles, CorruptGzipStream) {
+  const Bytes bytes = idx_bytes({3, 2, 4}, images_data(3, 2, 4));
+  const fs::path p = write_gz("c.gz", bytes);
+  std::vector<char> raw(fs::file_size(p));
+  std::ifstream(p, std::ios::binary).read(raw.data(), std::streamsize(raw.size()));
+  for (std::size_t i = 12; i < raw.size() - 8; ++i) raw[i] = char(raw[i] ^ 0x5A);  // scramble the deflate data
+  std::ofstream(p, std::ios::binary | std::ios::trunc).write(raw.data(), std::streamsize(raw.size()));
+  expect_error([&] { ebm::read_idx(p); }, p, "corrupt compressed data");
+}
+
+TEST_F(IdxFiles, WrongDimensionsForImagesOrLabels) {
+  const fs::path images = write_plain("i", idx_bytes({2, 1, 1, 2}, {1, 2, 3, 4}));
+  const fs::path labels = write_plain("l", idx_bytes({2}, {0, 1}));
+  expect_error([&] { ebm::load_idx_dataset<float>(images, labels); }, images, "expected 3 dimensions");
+  const fs::path good = write_plain("g", idx_bytes({2, 1, 2}, {1, 2, 3, 4}));
+  const fs::path labels2 = write_plain("l2", idx_bytes({2, 1}, {0, 1}));
+  expect_error([&] { ebm::load_idx_dataset<float>(good, labels2); }, labels2, "expected 1 dimension");
+}
+
+TEST_F(IdxFiles, CountMismatchBetweenImagesAndLabels) {
+  const fs::path images = write_plain("i", idx_bytes({3, 1, 2}, images_data(3, 1, 2)));
+  const fs::path labels = write_gz("l.gz", idx_bytes({2}, {0, 1}));
+  try {
+    ebm::load_idx_dataset<float>(images, labels);
+    FAIL();
+  } catch (const ebm::DataError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(images.string() + " has 3 images"), std::string::npos) << what;
+    EXPECT_NE(what.find(labels.string() + " has 2 labels"), std::string::npos) << what;
+  }
+}
+
+TEST_F(IdxFiles, LabelOutOfRange) {
+  const fs::path images = write_plain("i", idx_bytes({3, 1, 2}, images_data(3, 1, 2)));
+  const fs::path labels = write_plain("l", idx_bytes({3}, {0, 10, 1}));
+  expect_error([&] { ebm::load_idx_dataset<float>(images, labels); }, labels, "label 10 of example 1 is outside 0…9");
+}
+
+}  // namespace
