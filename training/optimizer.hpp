@@ -1,0 +1,184 @@
+#pragma once
+/// \file
+/// First-order optimizers for the parameter updates of training: SGD (with optional momentum)
+/// and Adam, each with a learning rate per parameter block (per layer), as in Scellier &
+/// Bengio (2017), whose deeper layers need larger rates to learn at the pace of the first.
+/// Their state (momentum, Adam moments, step count) is serialisable, so a run resumed from a
+/// checkpoint continues exactly.
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/types.hpp"
+#include "training/serialize.hpp"
+
+namespace ebm {
+
+/// The update rule.
+enum class OptimizerMethod {
+  sgd,   ///< \f$ v \leftarrow \mu v + g,\ \theta \leftarrow \theta - \eta v \f$ (μ = 0: plain SGD)
+  adam,  ///< Kingma & Ba (2015), with bias correction
+};
+
+inline std::string_view to_string(OptimizerMethod m) { return m == OptimizerMethod::sgd ? "sgd" : "adam"; }
+inline OptimizerMethod parse_optimizer_method(std::string_view name) {
+  if (name == "sgd") return OptimizerMethod::sgd;
+  if (name == "adam") return OptimizerMethod::adam;
+  throw InvalidOptions("optimizer.method: unknown optimizer '" + std::string(name) + "' (expected sgd or adam)");
+}
+
+/// Options of an Optimizer; the config file's [optimizer] table maps onto it field by field.
+struct OptimizerOptions {
+  OptimizerMethod method = OptimizerMethod::sgd;
+  /// Rate of every parameter block not given one in `learning_rates`.
+  double learning_rate = 0.05;
+  /// Per-block rates: empty (all use `learning_rate`), one per parameter block in the model's
+  /// param_blocks() order, or one per layer k = 1…L for blocks named with a layer number
+  /// (a LayeredHopfield's W_k and b_k share rate k).
+  std::vector<double> learning_rates;
+  /// SGD heavy-ball momentum μ in [0, 1).
+  double momentum = 0.0;
+  /// Adam's moment decay rates and the denominator's guard.
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double epsilon = 1e-8;
+
+  /// True when every field is usable; otherwise `why` names the first bad field.
+  bool is_valid(std::string* why = nullptr) const {
+    std::ostringstream w;
+    auto bad = [&](auto&&... parts) {
+      (w << ... << parts);
+      if (why) *why = w.str();
+      return false;
+    };
+    if (!(std::isfinite(learning_rate) && learning_rate > 0))
+      return bad("optimizer.learning_rate must be a positive finite number, got ", learning_rate);
+    for (std::size_t i = 0; i < learning_rates.size(); ++i)
+      if (!(std::isfinite(learning_rates[i]) && learning_rates[i] >= 0))
+        return bad("optimizer.learning_rates[", i, "] must be a finite number ≥ 0, got ", learning_rates[i]);
+    if (!(momentum >= 0 && momentum < 1)) return bad("optimizer.momentum must be in [0, 1), got ", momentum);
+    if (method == OptimizerMethod::adam && momentum != 0)
+      return bad("optimizer.momentum applies to sgd only (adam has beta1), got ", momentum);
+    if (!(beta1 >= 0 && beta1 < 1)) return bad("optimizer.beta1 must be in [0, 1), got ", beta1);
+    if (!(beta2 >= 0 && beta2 < 1)) return bad("optimizer.beta2 must be in [0, 1), got ", beta2);
+    if (!(epsilon > 0 && std::isfinite(epsilon))) return bad("optimizer.epsilon must be positive, got ", epsilon);
+    return true;
+  }
+  /// Throws ebm::InvalidOptions naming the bad field.
+  void validate() const {
+    std::string why;
+    if (!is_valid(&why)) throw InvalidOptions(why);
+  }
+};
+
+/// The layer number at the end of a parameter block's name ("W2" → 2), or 0 if there is none.
+inline long block_layer(std::string_view name) {
+  std::size_t i = name.size();
+  while (i > 0 && name[i - 1] >= '0' && name[i - 1] <= '9') --i;
+  long k = 0;
+  if (i == name.size() || std::from_chars(name.data() + i, name.data() + name.size(), k).ec != std::errc{}) return 0;
+  return k;
+}
+
+/// Applies OptimizerOptions to a flat parameter vector laid out in `blocks`.
+template <class T>
+class Optimizer {
+ public:
+  Optimizer(OptimizerOptions options, const std::vector<ParamBlock>& blocks, Index params)
+      : options_(std::move(options)), rates_(Vector<T>::Constant(params, T(options_.learning_rate))) {
+    options_.validate();
+    const auto& r = options_.learning_rates;
+    if (!r.empty()) {
+      const bool per_block = r.size() == blocks.size();
+      long layers = 0;
+      for (const ParamBlock& b : blocks) layers = std::max(layers, block_layer(b.name));
+      require<InvalidOptions>(per_block || std::size_t(layers) == r.size(), "optimizer.learning_rates has ",
+                              r.size(), " entries: give one per parameter block (", blocks.size(),
+                              ") or one per layer (", layers, ")");
+      for (std::size_t b = 0; b < blocks.size(); ++b) {
+        double rate = 0;
+        if (per_block) {
+          rate = r[b];
+        } else {
+          const long k = block_layer(blocks[b].name);
+          require<InvalidOptions>(k >= 1 && std::size_t(k) <= r.size(), "optimizer.learning_rates has ", r.size(),
+                                  " entries: give one per parameter block (", blocks.size(),
+                                  ") or one per layer (parameter block '", blocks[b].name, "' needs layer ", k, ")");
+          rate = r[std::size_t(k - 1)];
+        }
+        rates_.segment(blocks[b].offset, blocks[b].size()).setConstant(T(rate));
+      }
+    }
+    if (options_.method == OptimizerMethod::adam) {
+      first_ = Vector<T>::Zero(params);
+      second_ = Vector<T>::Zero(params);
+    } else if (options_.momentum > 0) {
+      first_ = Vector<T>::Zero(params);
+    }
+  }
+
+  /// One update of `params` along −`grad` (the mean gradient of the minibatch).
+  void step(Vector<T>& params, const Vector<T>& grad) {
+    require<DimensionMismatch>(params.size() == rates_.size() && grad.size() == rates_.size(), "optimizer: ",
+                               params.size(), " parameters and ", grad.size(), " gradient entries, expected ",
+                               rates_.size());
+    ++steps_;
+    if (options_.method == OptimizerMethod::sgd) {
+      if (options_.momentum > 0) {
+        first_ = T(options_.momentum) * first_ + grad;
+        params.array() -= rates_.array() * first_.array();
+      } else {
+        params.array() -= rates_.array() * grad.array();
+      }
+      return;
+    }
+    const T b1 = T(options_.beta1), b2 = T(options_.beta2);
+    first_ = b1 * first_ + (T(1) - b1) * grad;
+    second_ = b2 * second_ + (T(1) - b2) * grad.cwiseAbs2();
+    const T c1 = T(1.0 - std::pow(options_.beta1, double(steps_)));
+    const T c2 = T(1.0 - std::pow(options_.beta2, double(steps_)));
+    params.array() -= rates_.array() * (first_.array() / c1) / ((second_.array() / c2).sqrt() + T(options_.epsilon));
+  }
+
+  const OptimizerOptions& options() const { return options_; }
+  /// The rate of every parameter.
+  const Vector<T>& rates() const { return rates_; }
+  long steps() const { return steps_; }
+
+  /// Writes the state (method, step count, moment vectors) for a checkpoint.
+  void save(ByteWriter& out) const {
+    out.put<std::uint8_t>(std::uint8_t(options_.method));
+    out.put<std::int64_t>(steps_);
+    out.put_vector(first_);
+    out.put_vector(second_);
+  }
+  /// Restores a state written by save() for an optimizer with the same options and sizes.
+  void load(ByteReader& in) {
+    const auto method = in.get<std::uint8_t>("optimizer.method");
+    require<DataError>(method == std::uint8_t(options_.method), in.source(), ": optimizer state is for ",
+                       method <= 1 ? to_string(OptimizerMethod(method)) : std::string_view("an unknown optimizer"),
+                       " but the run uses ", to_string(options_.method));
+    const auto steps = in.get<std::int64_t>("optimizer.steps");
+    require<DataError>(steps >= 0, in.source(), ": optimizer.steps is negative (", steps, ")");
+    Vector<T> first = in.get_vector<T>("optimizer.first_moment", first_.size());
+    Vector<T> second = in.get_vector<T>("optimizer.second_moment", second_.size());
+    steps_ = steps;
+    first_ = std::move(first);
+    second_ = std::move(second);
+  }
+
+ private:
+  OptimizerOptions options_;
+  Vector<T> rates_;
+  Vector<T> first_;   ///< SGD velocity, or Adam's first moment
+  Vector<T> second_;  ///< Adam's second moment
+  long steps_ = 0;
+};
+
+}  // namespace ebm
