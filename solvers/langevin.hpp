@@ -197,7 +197,7 @@ LangevinSummary langevin(const Sys& sys, Matrix<typename Sys::Scalar>& s, const 
   auto observe = [&]() -> bool {
     if (!(observers.wants(step, t) || ...)) return false;
     flow(s, drift, t);
-    TracePoint<T> p{step, t, step ? double(h) : 0.0, double(sys.energy(s).mean()),
+    [[maybe_unused]] TracePoint<T> p{step, t, step ? double(h) : 0.0, double(sys.energy(s).mean()),
                     detail::max_column_norm(drift), &s, &layers};
     bool stop = false;
     ((observers.wants(step, t) ? (stop = observers.observe(p) || stop) : stop), ...);
