@@ -1,0 +1,135 @@
+#pragma once
+/// \file
+/// Equilibrium Propagation (Scellier & Bengio 2017): the gradient of the cost at the free
+/// fixed point from two relaxations and a local (Hebbian) difference of ∂F/∂θ.
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/concepts.hpp"
+#include "core/cost.hpp"
+#include "core/error.hpp"
+#include "core/random.hpp"
+#include "core/system.hpp"
+#include "learning/common.hpp"
+#include "learning/estimator.hpp"
+#include "solvers/relax.hpp"
+
+namespace ebm {
+
+/// Which finite difference in β the estimator takes.
+enum class EPVariant {
+  one_sided,    ///< \f$ \frac1\beta[\partial_\theta F(s^\beta) - \partial_\theta F(s^0)] \f$, bias O(β)
+  symmetric,    ///< \f$ \frac1{2\beta}[\partial_\theta F(s^\beta) - \partial_\theta F(s^{-\beta})] \f$, bias O(β²)
+                ///< (Laborieux et al. 2021); two nudged phases
+  random_sign,  ///< one-sided with the sign of β drawn per minibatch: the O(β) bias averages out
+                ///< over minibatches (Scellier & Bengio 2017, §4; Laborieux et al. 2021)
+};
+
+inline std::string_view to_string(EPVariant v) {
+  switch (v) {
+    case EPVariant::one_sided: return "one_sided";
+    case EPVariant::symmetric: return "symmetric";
+    case EPVariant::random_sign: return "random_sign";
+  }
+  return "?";
+}
+inline EPVariant parse_ep_variant(std::string_view name) {
+  for (EPVariant v : {EPVariant::one_sided, EPVariant::symmetric, EPVariant::random_sign})
+    if (name == to_string(v)) return v;
+  throw InvalidOptions("unknown EP variant '" + std::string(name) + "' (expected one_sided, symmetric or random_sign)");
+}
+
+/// Options of EquilibriumProp.
+struct EPOptions {
+  /// The free relaxation, from the state the caller passes in.
+  RelaxOptions free;
+  /// The nudged relaxations, each from the free fixed point. A residual δ of either phase
+  /// enters the estimate as δ/β: relax both to ‖∂F/∂s‖ well below β·(wanted accuracy).
+  RelaxOptions nudged;
+  /// Nudging strength β > 0 (the random-sign variant flips its sign).
+  double beta = 0.5;
+  EPVariant variant = EPVariant::one_sided;
+  /// Random-sign variant: with the index of the chunk's first example, picks the sign, so the
+  /// draw is the same whatever the number of threads.
+  std::uint64_t seed = 0;
+
+  bool is_valid(std::string* why = nullptr) const {
+    detail::Why bad{why};
+    if (!detail::nested_valid(free, "ep.free", why)) return false;
+    if (!detail::nested_valid(nudged, "ep.nudged", why)) return false;
+    if (!(std::isfinite(beta) && beta > 0))
+      return bad("ep.beta must be positive and finite (the random-sign variant flips it), got ", beta);
+    return true;
+  }
+  void validate() const {
+    std::string why;
+    if (!is_valid(&why)) throw InvalidOptions(why);
+  }
+};
+
+/// The sign of β that the random-sign variant uses for the (chunk of the) minibatch starting
+/// at `first_example`: a fair coin from the stream (seed, first_example).
+inline int ep_random_sign(std::uint64_t seed, Index first_example) {
+  Rng rng(seed ^ 0x5EEDB17A5EEDB17Aull, std::uint64_t(first_example));
+  return rng.uniform() < 0.5 ? -1 : 1;
+}
+
+/// Equilibrium Propagation (Scellier & Bengio 2017, eq. 22):
+/// \f[ \frac{dJ}{d\theta} = \lim_{\beta\to0} \frac1\beta\Big[\frac{\partial F}{\partial\theta}(s^\beta, \beta)
+///      - \frac{\partial F}{\partial\theta}(s^0, 0)\Big], \qquad F = E + \beta C, \f]
+/// s⁰ the free fixed point and s^β the fixed point of F reached from s⁰. Since C does not
+/// depend on θ, ∂F/∂θ = ∂E/∂θ: for the Hopfield energy the update is the Hebbian difference
+/// \f$ -\frac1\beta(\rho(s_i^\beta)\rho(s_j^\beta) - \rho(s_i^0)\rho(s_j^0)) \f$.
+/// The one-sided difference has an O(β) bias, the symmetric one (±β) an O(β²) bias.
+template <std::floating_point T, class C = SquaredError<T>>
+class EquilibriumProp {
+ public:
+  explicit EquilibriumProp(EPOptions options = {}, C cost = C{}) : options_(std::move(options)), cost_(cost) {
+    options_.validate();
+  }
+  const EPOptions& options() const { return options_; }
+
+  /// The β this estimator nudges with for the chunk starting at `first_example` (signed).
+  double signed_beta(Index first_example) const {
+    return options_.variant == EPVariant::random_sign ? options_.beta * ep_random_sign(options_.seed, first_example)
+                                                      : options_.beta;
+  }
+
+  template <EnergyModel M>
+    requires std::same_as<typename M::Scalar, T>
+  EstimateSummary estimate(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, VectorRef<T> grad,
+                           Index first_example = 0) const {
+    detail::check_batch(model, x, target, s, grad.size());
+    EstimateSummary summary;
+    FreeSystem free(model, x);
+    summary.free_phase = relax(free, s, options_.free, first_example);
+    detail::score_free_phase(model, s, target, cost_, summary);
+
+    const T beta = T(signed_beta(first_example));
+    NudgedSystem<M, C> nudged(model, x, target, beta, cost_);
+    Matrix<T> s_plus = s;
+    summary.nudged_phase = relax(nudged, s_plus, options_.nudged, first_example);
+    Vector<T> g_plus(grad.size()), g_ref(grad.size());
+    model.param_gradient(s_plus, x, g_plus);
+    if (options_.variant == EPVariant::symmetric) {
+      nudged.set_beta(-beta);
+      Matrix<T> s_minus = s;
+      summary.nudged_phase.merge(relax(nudged, s_minus, options_.nudged, first_example));
+      model.param_gradient(s_minus, x, g_ref);
+      grad = (g_plus - g_ref) / (T(2) * beta);
+    } else {
+      model.param_gradient(s, x, g_ref);
+      grad = (g_plus - g_ref) / beta;
+    }
+    return summary;
+  }
+
+ private:
+  EPOptions options_;
+  C cost_;
+};
+
+}  // namespace ebm
