@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
     std::cout << "\nLargest difference between the fixed points the solvers found:\n";
     const ebm::Matrix<double>& reference = fixed_points["dopri5"];
     for (const auto& [name, s] : fixed_points)
-      std::cout << "  " << std::setw(12) << name << " vs dopri5: " << (s - reference).cwiseAbs().maxCoeff() << '\n';
+      if (name != "dopri5") std::cout << "  " << std::setw(12) << name << " vs dopri5: " << (s - reference).cwiseAbs().maxCoeff() << '\n';
 
     // The hard sigmoid pins units at 0 or 1; euler and fixed_point clip (projected gradient flow).
     ebm::LayeredHopfield<double> hard({784, hidden, 10}, ebm::Activation::Kind::hard_sigmoid);

@@ -47,6 +47,8 @@ struct RelaxSummary {
   double wall_seconds = 0.0;
   /// Number of examples (columns) the summary covers.
   long examples = 0;
+  /// Number of separately relaxed chunks merged into this summary; the step counts add up over them.
+  long chunks = 1;
   /// For a divergence: where it happened.
   std::string message;
 
@@ -82,14 +84,17 @@ struct RelaxSummary {
                    double(examples + o.examples);
     wall_seconds += o.wall_seconds;
     examples += o.examples;
+    chunks += o.chunks;
   }
 
   /// One line: method, why it stopped, steps, final gradient norm and energy.
   std::string brief_report() const {
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "%s: %s after %ld steps (%ld rejected), t = %.4g, max |dF/ds| = %.3e, F = %.6g",
+    char buf[320];
+    char in_chunks[64] = "";
+    if (chunks > 1) std::snprintf(in_chunks, sizeof in_chunks, " in %ld chunks", chunks);
+    std::snprintf(buf, sizeof buf, "%s: %s after %ld steps%s (%ld rejected), t = %.4g, max |dF/ds| = %.3e, F = %.6g",
                   std::string(to_string(method)).c_str(), std::string(to_string(termination)).c_str(),
-                  steps_accepted, steps_rejected, t_final, final_grad_norm, final_energy);
+                  steps_accepted, in_chunks, steps_rejected, t_final, final_grad_norm, final_energy);
     return buf;
   }
 
@@ -100,6 +105,7 @@ struct RelaxSummary {
       << "  method                " << to_string(method) << '\n'
       << "  termination           " << to_string(termination) << '\n'
       << "  examples              " << examples << '\n'
+      << "  chunks                " << chunks << '\n'
       << "  steps accepted        " << steps_accepted << '\n'
       << "  steps rejected        " << steps_rejected << '\n'
       << "  gradient evaluations  " << gradient_evaluations << '\n'
