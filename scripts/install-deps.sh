@@ -4,7 +4,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake
-  libeigen3-dev libboost-dev libtbb-dev libgtest-dev libbenchmark-dev zlib1g-dev libcli11-dev
+  libeigen3-dev libboost-dev libtbb-dev libgtest-dev libbenchmark-dev zlib1g-dev libcli11-dev libtomlplusplus-dev python3-matplotlib
   dataset-fashion-mnist
 )
 

@@ -1,0 +1,165 @@
+// The TOML config: defaults, every table read, unknown keys and bad values named, overrides,
+// and the effective config written back reading as the same config.
+#include <gtest/gtest.h>
+
+#include "training/config.hpp"
+
+namespace {
+
+ebm::TrainConfig parse(const std::string& text) { return ebm::config_from_toml(ebm::parse_toml(text, "test.toml")); }
+
+/// Expects the config to be rejected with a message containing `field`.
+void expect_rejected(const std::string& text, const std::string& field) {
+  try {
+    parse(text);
+    FAIL() << "accepted: " << text;
+  } catch (const ebm::InvalidOptions& e) {
+    EXPECT_NE(std::string(e.what()).find(field), std::string::npos) << "expected '" << field << "' in: " << e.what();
+  }
+}
+
+const char* kFull = R"(
+[model]
+sizes = [784, 32, 16, 10]
+activation = "logistic"
+init_seed = 7
+init_gain = 0.5
+scalar = "double"
+[data]
+dir = "/tmp/fm"
+train_size = 500
+test_size = 100
+validation_size = 50
+eval_train_size = 200
+batch_size = 20
+epochs = 3
+seed = 99
+[relax.free]
+method = "rk4"
+dt = 0.25
+max_steps = 300
+grad_tol = 1e-6
+[relax.nudged]
+method = "dopri5"
+abs_tol = 1e-9
+rel_tol = 1e-9
+on_divergence = "stop"
+[estimator]
+kind = "ep"
+variant = "symmetric"
+beta = 0.2
+cost = "cross_entropy"
+[optimizer]
+method = "adam"
+learning_rate = 0.001
+learning_rates = [0.01, 0.005, 0.001]
+beta1 = 0.8
+[parallel]
+threads = 2
+chunk = 8
+[output]
+dir = "out"
+checkpoint = false
+)";
+
+TEST(Config, DefaultsAreValid) {
+  const ebm::TrainConfig c = parse("");
+  EXPECT_EQ(c.model.sizes, (std::vector<ebm::Index>{784, 64, 10}));
+  EXPECT_EQ(c.relax_free.method, ebm::Method::fixed_point);
+  EXPECT_EQ(c.estimator.kind, "ep");
+  EXPECT_NO_THROW(c.validate());
+}
+
+TEST(Config, ReadsEveryTable) {
+  const ebm::TrainConfig c = parse(kFull);
+  EXPECT_EQ(c.model.sizes, (std::vector<ebm::Index>{784, 32, 16, 10}));
+  EXPECT_EQ(c.model.activation, ebm::Activation(ebm::Activation::Kind::logistic));
+  EXPECT_EQ(c.model.init_seed, 7u);
+  EXPECT_EQ(c.model.scalar, "double");
+  EXPECT_EQ(c.data.train_size, 500);
+  EXPECT_EQ(c.data.validation_size, 50);
+  EXPECT_EQ(c.data.seed, 99u);
+  EXPECT_EQ(c.relax_free.method, ebm::Method::rk4);
+  EXPECT_EQ(c.relax_free.dt, 0.25);
+  EXPECT_EQ(c.relax_free.max_steps, 300);
+  EXPECT_EQ(c.relax_nudged.method, ebm::Method::dopri5);
+  EXPECT_EQ(c.relax_nudged.on_divergence, ebm::OnDivergence::stop);
+  EXPECT_EQ(c.estimator.variant, ebm::EPVariant::symmetric);
+  EXPECT_EQ(c.estimator.beta, 0.2);
+  EXPECT_EQ(c.optimizer.method, ebm::OptimizerMethod::adam);
+  EXPECT_EQ(c.optimizer.learning_rates, (std::vector<double>{0.01, 0.005, 0.001}));
+  EXPECT_EQ(c.optimizer.beta1, 0.8);
+  EXPECT_EQ(c.parallel.threads, 2);
+  EXPECT_EQ(c.parallel.chunk, 8);
+  EXPECT_EQ(c.output.dir, "out");
+  EXPECT_FALSE(c.output.checkpoint);
+  const ebm::EPOptions ep = c.ep_options();
+  EXPECT_EQ(ep.beta, 0.2);
+  EXPECT_EQ(ep.free.dt, 0.25);
+  EXPECT_EQ(ep.seed, 99u);
+}
+
+TEST(Config, WrittenConfigReadsBackTheSame) {
+  const ebm::TrainConfig c = parse(kFull);
+  const std::string text = ebm::config_to_string(c);
+  const ebm::TrainConfig d = parse(text);
+  EXPECT_EQ(ebm::config_to_string(d), text);
+  EXPECT_EQ(d.optimizer.learning_rate, 0.001);
+  EXPECT_EQ(d.relax_nudged.abs_tol, 1e-9);
+  EXPECT_EQ(d.relax_free.grad_tol, 1e-6);
+}
+
+TEST(Config, UnknownKeysAreNamed) {
+  expect_rejected("[model]\nsize = [1, 10]\n", "unknown config key 'model.size'");
+  expect_rejected("[relax.free]\nstep = 0.1\n", "unknown config key 'relax.free.step'");
+  expect_rejected("[relax.middle]\ndt = 0.1\n", "unknown config key 'relax.middle'");
+  expect_rejected("[trainer]\nx = 1\n", "unknown config key 'trainer'");
+  expect_rejected("epochs = 3\n", "unknown config key 'epochs'");
+}
+
+TEST(Config, BadValuesAreNamed) {
+  expect_rejected("[relax.free]\ndt = -1.0\n", "relax.free.dt must be a positive finite number, got -1");
+  expect_rejected("[relax.nudged]\nmax_steps = 0\n", "relax.nudged.max_steps must be positive");
+  expect_rejected("[relax.free]\nmethod = \"leapfrog\"\n", "relax.free.method: unknown relaxation method 'leapfrog'");
+  expect_rejected("[relax.free]\nmethod = \"rk4\"\n", "relax.free.method = rk4 needs a smooth energy");
+  expect_rejected("[data]\nbatch_size = 0\n", "data.batch_size must be ≥ 1");
+  expect_rejected("[data]\nbatch_size = \"big\"\n", "data.batch_size must be an integer");
+  expect_rejected("[data]\nseed = -3\n", "data.seed must be ≥ 0");
+  expect_rejected("[data]\ntrain_images = \"a\"\n", "give all four or none");
+  expect_rejected("[model]\nsizes = [784, 0, 10]\n", "model.sizes[1] must be ≥ 1");
+  expect_rejected("[model]\nsizes = [784, 64, 3]\n", "model.sizes: the output layer must have 10 units");
+  expect_rejected("[model]\nsizes = [784, 6.5, 10]\n", "model.sizes[1] must be an integer");
+  expect_rejected("[model]\nactivation = \"relu\"\n", "model.activation: unknown activation 'relu'");
+  expect_rejected("[model]\nscalar = \"half\"\n", "model.scalar must be \"float\" or \"double\"");
+  expect_rejected("[estimator]\nkind = \"backprop\"\n", "estimator.kind must be ep, chl or early_inference");
+  expect_rejected("[estimator]\nvariant = \"two_sided\"\n", "estimator.variant: unknown EP variant");
+  expect_rejected("[estimator]\nbeta = 0\n", "estimator.beta must be positive");
+  expect_rejected("[optimizer]\nmomentum = 1.5\n", "optimizer.momentum must be in [0, 1)");
+  expect_rejected("[optimizer]\nmethod = \"lbfgs\"\n", "optimizer.method: unknown optimizer 'lbfgs'");
+  expect_rejected("[parallel]\nchunk = 0\n", "parallel.chunk must be ≥ 1");
+  expect_rejected("[output]\ncheckpoint = 1\n", "output.checkpoint must be true or false");
+  expect_rejected("model = 3\n", "config key 'model' must be a table");
+  expect_rejected("[model\n", "test.toml:");
+}
+
+TEST(Config, OverridesReplaceFileValues) {
+  toml::table t = ebm::parse_toml(kFull, "test.toml");
+  ebm::apply_override(t, "data.epochs=5");
+  ebm::apply_override(t, "relax.free.method=euler");  // bare word: a string
+  ebm::apply_override(t, "model.sizes=[784, 8, 10]");
+  ebm::apply_override(t, "optimizer.learning_rates=[]");
+  ebm::apply_override(t, "output.dir=results/run 1");
+  const ebm::TrainConfig c = ebm::config_from_toml(t);
+  EXPECT_EQ(c.data.epochs, 5);
+  EXPECT_EQ(c.relax_free.method, ebm::Method::euler);
+  EXPECT_EQ(c.model.sizes, (std::vector<ebm::Index>{784, 8, 10}));
+  EXPECT_TRUE(c.optimizer.learning_rates.empty());
+  EXPECT_EQ(c.output.dir, "results/run 1");
+  EXPECT_EQ(c.data.batch_size, 20);  // untouched
+  toml::table empty;
+  ebm::apply_override(empty, "data.bogus=1");
+  EXPECT_THROW(ebm::config_from_toml(empty), ebm::InvalidOptions);
+  EXPECT_THROW(ebm::apply_override(empty, "novalue"), ebm::InvalidOptions);
+}
+
+}  // namespace

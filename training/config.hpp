@@ -1,0 +1,507 @@
+#pragma once
+/// \file
+/// The configuration of a training run: one TOML file whose tables map one-to-one onto the
+/// options structs ([model], [data], [relax.free], [relax.nudged], [estimator], [optimizer],
+/// [parallel], [output]). Unknown keys and bad values are errors naming the field
+/// ("relax.free.dt must be a positive finite number, got -1"), so a typo never silently falls
+/// back to a default. The effective configuration is written back as TOML next to the results.
+///
+/// Needs toml++ (Debian: libtomlplusplus-dev; link tomlplusplus::tomlplusplus).
+
+#include <toml++/toml.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <set>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/activation.hpp"
+#include "core/error.hpp"
+#include "data/fashion_mnist.hpp"
+#include "learning/equilibrium_prop.hpp"
+#include "solvers/parallel.hpp"
+#include "solvers/relax_options.hpp"
+#include "training/optimizer.hpp"
+
+namespace ebm {
+
+/// [model]: a layered Hopfield network.
+struct ModelConfig {
+  std::vector<Index> sizes = {784, 64, 10};  ///< input, hidden…, output
+  Activation activation = Activation::Kind::hard_sigmoid;
+  std::uint64_t init_seed = 1;  ///< Glorot initialisation
+  double init_gain = 1.0;
+  std::string scalar = "float";  ///< "float" or "double"
+};
+
+/// [data]: where the examples come from and how they are cut.
+struct DataConfig {
+  /// A Fashion-MNIST directory (train-*/t10k-* IDX files, gzipped or not) …
+  std::string dir = kDebianFashionMnistDir.string();
+  /// … or explicit IDX files (all four, e.g. MNIST at a user path); they take precedence over `dir`.
+  std::string train_images, train_labels, test_images, test_labels;
+  Index train_size = 0;        ///< use the first n training examples (0 = all)
+  Index test_size = 0;         ///< evaluate on the first n test examples (0 = all)
+  Index validation_size = 0;   ///< held out of the training set by a seeded permutation
+  Index eval_train_size = 1000;  ///< training examples re-evaluated after each epoch (0 = all)
+  Index batch_size = 32;
+  long epochs = 1;
+  std::uint64_t seed = 1;  ///< shuffles, validation split, EP random signs
+};
+
+/// [estimator]: the learning rule.
+struct EstimatorConfig {
+  std::string kind = "ep";  ///< ep, chl, early_inference
+  EPVariant variant = EPVariant::one_sided;
+  double beta = 0.5;
+  std::string cost = "squared_error";  ///< squared_error or cross_entropy
+};
+
+/// [output]: where results go.
+struct OutputConfig {
+  std::string dir = "run";  ///< metrics.csv, config.toml, checkpoint.bin
+  bool checkpoint = true;   ///< write a checkpoint after every epoch
+};
+
+/// Relaxation defaults for training a hard-sigmoid network: the alternating fixed-point sweep
+/// with ε = 1 (each layer jumps to its clipped input, Scellier & Bengio 2017), stopped at a
+/// small residual or a step budget, so that an epoch costs a bounded number of sweeps.
+inline RelaxOptions default_training_relax(long max_steps) {
+  RelaxOptions o;
+  o.method = Method::fixed_point;
+  o.dt = 1.0;
+  o.schedule = Schedule::alternating;
+  o.grad_tol = 1e-4;
+  o.max_steps = max_steps;
+  return o;
+}
+
+/// The whole run.
+struct TrainConfig {
+  ModelConfig model;
+  DataConfig data;
+  RelaxOptions relax_free = default_training_relax(100);
+  RelaxOptions relax_nudged = default_training_relax(50);
+  EstimatorConfig estimator;
+  OptimizerOptions optimizer;
+  ParallelOptions parallel;
+  OutputConfig output;
+
+  /// EPOptions for the estimator section (seeded by data.seed for the random-sign variant).
+  EPOptions ep_options() const {
+    EPOptions o;
+    o.free = relax_free;
+    o.nudged = relax_nudged;
+    o.beta = estimator.beta;
+    o.variant = estimator.variant;
+    o.seed = data.seed;
+    return o;
+  }
+
+  /// True when every field is usable; otherwise `why` names the first bad field.
+  bool is_valid(std::string* why = nullptr) const {
+    std::ostringstream w;
+    auto bad = [&](auto&&... parts) {
+      (w << ... << parts);
+      if (why) *why = w.str();
+      return false;
+    };
+    if (model.sizes.size() < 2) return bad("model.sizes needs at least an input and an output layer");
+    for (std::size_t k = 0; k < model.sizes.size(); ++k)
+      if (model.sizes[k] < 1) return bad("model.sizes[", k, "] must be ≥ 1, got ", model.sizes[k]);
+    if (model.sizes.back() != 10) return bad("model.sizes: the output layer must have 10 units (one per class), got ",
+                                             model.sizes.back());
+    if (!(std::isfinite(model.init_gain) && model.init_gain > 0))
+      return bad("model.init_gain must be positive, got ", model.init_gain);
+    if (model.scalar != "float" && model.scalar != "double")
+      return bad("model.scalar must be \"float\" or \"double\", got \"", model.scalar, "\"");
+    const int files = !data.train_images.empty() + !data.train_labels.empty() + !data.test_images.empty() +
+                      !data.test_labels.empty();
+    if (files != 0 && files != 4)
+      return bad("data.train_images, data.train_labels, data.test_images and data.test_labels go together: give all "
+                 "four or none (then data.dir is used)");
+    if (data.train_size < 0) return bad("data.train_size must be ≥ 0 (0 = all), got ", data.train_size);
+    if (data.test_size < 0) return bad("data.test_size must be ≥ 0 (0 = all), got ", data.test_size);
+    if (data.validation_size < 0) return bad("data.validation_size must be ≥ 0, got ", data.validation_size);
+    if (data.eval_train_size < 0) return bad("data.eval_train_size must be ≥ 0 (0 = all), got ", data.eval_train_size);
+    if (data.batch_size < 1) return bad("data.batch_size must be ≥ 1, got ", data.batch_size);
+    if (data.epochs < 0) return bad("data.epochs must be ≥ 0, got ", data.epochs);
+    for (auto [o, name] : {std::pair{&relax_free, "relax.free"}, std::pair{&relax_nudged, "relax.nudged"}}) {
+      std::string inner;
+      if (!o->is_valid(&inner)) {
+        // RelaxOptions names its fields "relax.x"; here they live in relax.free / relax.nudged.
+        for (std::size_t at = inner.find("relax."); at != std::string::npos; at = inner.find("relax.", at + 1)) {
+          inner.replace(at, 6, std::string(name) + ".");
+          at += std::string(name).size();
+        }
+        return bad(inner);
+      }
+      if (model.activation.kind() == Activation::Kind::hard_sigmoid && o->method != Method::euler &&
+          o->method != Method::fixed_point)
+        return bad(name, ".method = ", to_string(o->method),
+                   " needs a smooth energy, but model.activation = hard_sigmoid clips states; use euler or "
+                   "fixed_point, or a smooth activation");
+    }
+    if (estimator.kind != "ep" && estimator.kind != "chl" && estimator.kind != "early_inference")
+      return bad("estimator.kind must be ep, chl or early_inference, got \"", estimator.kind, "\"");
+    if (!(std::isfinite(estimator.beta) && estimator.beta > 0))
+      return bad("estimator.beta must be positive and finite, got ", estimator.beta);
+    if (estimator.cost != "squared_error" && estimator.cost != "cross_entropy")
+      return bad("estimator.cost must be squared_error or cross_entropy, got \"", estimator.cost, "\"");
+    std::string inner;
+    if (!optimizer.is_valid(&inner)) return bad(inner);
+    if (parallel.threads < 0) return bad("parallel.threads must be ≥ 0 (0 = all cores), got ", parallel.threads);
+    if (parallel.chunk < 1) return bad("parallel.chunk must be ≥ 1, got ", parallel.chunk);
+    if (output.dir.empty()) return bad("output.dir must not be empty");
+    return true;
+  }
+  void validate() const {
+    std::string why;
+    if (!is_valid(&why)) throw InvalidOptions(why);
+  }
+};
+
+namespace detail {
+
+/// Reads typed fields out of one TOML table, remembering which keys it consumed so that the
+/// rest can be reported as unknown.
+class TomlFields {
+ public:
+  TomlFields(const toml::table* table, std::string prefix) : table_(table), prefix_(std::move(prefix)) {}
+
+  std::string field(std::string_view key) const { return prefix_ + std::string(key); }
+
+  const toml::node* find(std::string_view key) {
+    seen_.insert(std::string(key));
+    return table_ ? table_->get(key) : nullptr;
+  }
+  void get(std::string_view key, double& out) {
+    if (const toml::node* n = find(key)) {
+      if (auto v = n->value_exact<double>()) out = *v;
+      else if (auto i = n->value_exact<std::int64_t>()) out = double(*i);
+      else throw InvalidOptions(field(key) + " must be a number");
+    }
+  }
+  template <class I>
+    requires std::integral<I>
+  void get(std::string_view key, I& out) {
+    if (const toml::node* n = find(key)) {
+      auto v = n->value_exact<std::int64_t>();
+      if (!v) throw InvalidOptions(field(key) + " must be an integer");
+      if constexpr (std::is_unsigned_v<I>)
+        if (*v < 0) throw InvalidOptions(field(key) + " must be ≥ 0, got " + std::to_string(*v));
+      if constexpr (std::is_same_v<I, bool>) throw InvalidOptions(field(key) + " must be true or false");
+      out = I(*v);
+    }
+  }
+  void get_bool(std::string_view key, bool& out) {
+    if (const toml::node* n = find(key)) {
+      auto v = n->value_exact<bool>();
+      if (!v) throw InvalidOptions(field(key) + " must be true or false");
+      out = *v;
+    }
+  }
+  void get(std::string_view key, std::string& out) {
+    if (const toml::node* n = find(key)) {
+      auto v = n->value_exact<std::string>();
+      if (!v) throw InvalidOptions(field(key) + " must be a string");
+      out = *v;
+    }
+  }
+  /// A string turned into an enum by `parse`; its complaint is prefixed with the field.
+  template <class E, class Parse>
+  void get_enum(std::string_view key, E& out, Parse parse) {
+    std::string s;
+    if (!find(key)) return;
+    get(key, s);
+    try {
+      out = parse(s);
+    } catch (const InvalidOptions& e) {
+      throw InvalidOptions(field(key) + ": " + e.what());
+    }
+  }
+  template <class V>
+  void get_array(std::string_view key, std::vector<V>& out) {
+    const toml::node* n = find(key);
+    if (!n) return;
+    const toml::array* a = n->as_array();
+    if (!a) throw InvalidOptions(field(key) + " must be an array");
+    std::vector<V> values;
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      const toml::node& e = *a->get(i);
+      if constexpr (std::is_floating_point_v<V>) {
+        if (auto d = e.value_exact<double>()) values.push_back(V(*d));
+        else if (auto k = e.value_exact<std::int64_t>()) values.push_back(V(*k));
+        else throw InvalidOptions(field(key) + "[" + std::to_string(i) + "] must be a number");
+      } else {
+        auto k = e.value_exact<std::int64_t>();
+        if (!k) throw InvalidOptions(field(key) + "[" + std::to_string(i) + "] must be an integer");
+        values.push_back(V(*k));
+      }
+    }
+    out = std::move(values);
+  }
+  /// Throws for the first key of the table that no get() asked for (sub-tables listed in `nested` excepted).
+  void reject_unknown(std::initializer_list<std::string_view> nested = {}) const {
+    if (!table_) return;
+    for (const auto& [key, node] : *table_) {
+      const std::string k(key.str());
+      if (seen_.count(k)) continue;
+      bool is_nested = false;
+      for (std::string_view n : nested) is_nested = is_nested || n == k;
+      if (!is_nested) throw InvalidOptions("unknown config key '" + field(k) + "'");
+    }
+  }
+
+ private:
+  const toml::table* table_;
+  std::string prefix_;
+  std::set<std::string> seen_;
+};
+
+inline void read_relax(const toml::table* t, const std::string& prefix, RelaxOptions& o) {
+  TomlFields f(t, prefix);
+  f.get_enum("method", o.method, parse_method);
+  f.get("dt", o.dt);
+  f.get("t_max", o.t_max);
+  f.get("max_steps", o.max_steps);
+  f.get("grad_tol", o.grad_tol);
+  f.get("abs_tol", o.abs_tol);
+  f.get("rel_tol", o.rel_tol);
+  f.get("max_dt", o.max_dt);
+  // The training default sweeps layers alternately, which only fixed_point does: a table that
+  // picks another method without a schedule means the synchronous one.
+  if (o.method != Method::fixed_point) o.schedule = Schedule::synchronous;
+  f.get_enum("schedule", o.schedule, parse_schedule);
+  f.get("divergence_bound", o.divergence_bound);
+  f.get_enum("on_divergence", o.on_divergence, [](std::string_view s) {
+    if (s == "throw") return OnDivergence::throw_error;
+    if (s == "stop") return OnDivergence::stop;
+    throw InvalidOptions("unknown on_divergence '" + std::string(s) + "' (expected throw or stop)");
+  });
+  f.reject_unknown();
+}
+
+inline const toml::table* subtable(const toml::table& t, std::string_view key, const std::string& field) {
+  const toml::node* n = t.get(key);
+  if (!n) return nullptr;
+  if (!n->is_table()) throw InvalidOptions("config key '" + field + "' must be a table ([" + field + "])");
+  return n->as_table();
+}
+
+inline toml::table relax_table(const RelaxOptions& o) {
+  return toml::table{{"method", std::string(to_string(o.method))},
+                     {"dt", o.dt},
+                     {"t_max", o.t_max},
+                     {"max_steps", std::int64_t(o.max_steps)},
+                     {"grad_tol", o.grad_tol},
+                     {"abs_tol", o.abs_tol},
+                     {"rel_tol", o.rel_tol},
+                     {"max_dt", o.max_dt},
+                     {"schedule", std::string(to_string(o.schedule))},
+                     {"divergence_bound", o.divergence_bound},
+                     {"on_divergence", o.on_divergence == OnDivergence::stop ? "stop" : "throw"}};
+}
+
+}  // namespace detail
+
+/// Builds a TrainConfig from a parsed TOML table (defaults for what it leaves out) and validates it.
+inline TrainConfig config_from_toml(const toml::table& root) {
+  using detail::TomlFields;
+  TrainConfig c;
+  TomlFields top(&root, "");
+  {
+    TomlFields f(detail::subtable(root, "model", "model"), "model.");
+    top.find("model");
+    f.get_array("sizes", c.model.sizes);
+    f.get_enum("activation", c.model.activation, [](std::string_view s) { return Activation::parse(s); });
+    f.get("init_seed", c.model.init_seed);
+    f.get("init_gain", c.model.init_gain);
+    f.get("scalar", c.model.scalar);
+    f.reject_unknown();
+  }
+  {
+    TomlFields f(detail::subtable(root, "data", "data"), "data.");
+    top.find("data");
+    f.get("dir", c.data.dir);
+    f.get("train_images", c.data.train_images);
+    f.get("train_labels", c.data.train_labels);
+    f.get("test_images", c.data.test_images);
+    f.get("test_labels", c.data.test_labels);
+    f.get("train_size", c.data.train_size);
+    f.get("test_size", c.data.test_size);
+    f.get("validation_size", c.data.validation_size);
+    f.get("eval_train_size", c.data.eval_train_size);
+    f.get("batch_size", c.data.batch_size);
+    f.get("epochs", c.data.epochs);
+    f.get("seed", c.data.seed);
+    f.reject_unknown();
+  }
+  if (const toml::table* relax = detail::subtable(root, "relax", "relax")) {
+    top.find("relax");
+    TomlFields f(relax, "relax.");
+    f.find("free");
+    f.find("nudged");
+    detail::read_relax(detail::subtable(*relax, "free", "relax.free"), "relax.free.", c.relax_free);
+    detail::read_relax(detail::subtable(*relax, "nudged", "relax.nudged"), "relax.nudged.", c.relax_nudged);
+    f.reject_unknown();
+  }
+  {
+    TomlFields f(detail::subtable(root, "estimator", "estimator"), "estimator.");
+    top.find("estimator");
+    f.get("kind", c.estimator.kind);
+    f.get_enum("variant", c.estimator.variant, parse_ep_variant);
+    f.get("beta", c.estimator.beta);
+    f.get("cost", c.estimator.cost);
+    f.reject_unknown();
+  }
+  {
+    TomlFields f(detail::subtable(root, "optimizer", "optimizer"), "optimizer.");
+    top.find("optimizer");
+    f.get_enum("method", c.optimizer.method, parse_optimizer_method);
+    f.get("learning_rate", c.optimizer.learning_rate);
+    f.get_array("learning_rates", c.optimizer.learning_rates);
+    f.get("momentum", c.optimizer.momentum);
+    f.get("beta1", c.optimizer.beta1);
+    f.get("beta2", c.optimizer.beta2);
+    f.get("epsilon", c.optimizer.epsilon);
+    f.reject_unknown();
+  }
+  {
+    TomlFields f(detail::subtable(root, "parallel", "parallel"), "parallel.");
+    top.find("parallel");
+    f.get("threads", c.parallel.threads);
+    f.get("chunk", c.parallel.chunk);
+    f.reject_unknown();
+  }
+  {
+    TomlFields f(detail::subtable(root, "output", "output"), "output.");
+    top.find("output");
+    f.get("dir", c.output.dir);
+    f.get_bool("checkpoint", c.output.checkpoint);
+    f.reject_unknown();
+  }
+  top.reject_unknown();
+  c.validate();
+  return c;
+}
+
+/// Parses TOML text (`source` names it in errors).
+inline toml::table parse_toml(std::string_view text, const std::string& source) {
+  try {
+    return toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream o;
+    o << source << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
+    throw InvalidOptions(o.str());
+  }
+}
+
+/// Reads a config file; errors name the file and the field.
+inline TrainConfig read_config(const std::filesystem::path& path) {
+  require<DataError>(std::filesystem::exists(path), path.string(), ": no such config file");
+  try {
+    return config_from_toml(toml::parse_file(path.string()));
+  } catch (const toml::parse_error& e) {
+    std::ostringstream o;
+    o << path.string() << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
+    throw InvalidOptions(o.str());
+  } catch (const InvalidOptions& e) {
+    throw InvalidOptions(path.string() + ": " + e.what());
+  }
+}
+
+/// Applies an override "section.key=value" (value in TOML syntax, bare words taken as strings)
+/// to a parsed config, e.g. "data.epochs=3", "relax.free.method=euler", "model.sizes=[784,32,10]".
+inline void apply_override(toml::table& root, std::string_view assignment) {
+  const std::size_t eq = assignment.find('=');
+  require<InvalidOptions>(eq != std::string_view::npos && eq > 0, "override '", assignment,
+                          "' must look like section.key=value");
+  std::string key(assignment.substr(0, eq));
+  std::string value(assignment.substr(eq + 1));
+  while (!key.empty() && key.back() == ' ') key.pop_back();
+  toml::table parsed;
+  try {
+    parsed = toml::parse(key + " = " + value);
+  } catch (const toml::parse_error&) {
+    try {
+      parsed = toml::parse(key + " = \"" + value + "\"");  // a bare word: a string
+    } catch (const toml::parse_error& e) {
+      throw InvalidOptions("override '" + std::string(assignment) + "': " + std::string(e.description()));
+    }
+  }
+  // Walk down the dotted key, creating tables, and replace the leaf.
+  toml::table* at = &root;
+  toml::table* from = &parsed;
+  while (true) {
+    auto it = from->begin();
+    const std::string k(it->first.str());
+    if (toml::table* deeper = it->second.as_table()) {
+      toml::node* existing = at->get(k);
+      if (!existing) {
+        at->insert(k, toml::table{});
+        existing = at->get(k);
+      }
+      require<InvalidOptions>(existing->is_table(), "override '", assignment, "': '", k, "' is not a table");
+      at = existing->as_table();
+      from = deeper;
+    } else {
+      at->insert_or_assign(k, it->second);
+      return;
+    }
+  }
+}
+
+/// The configuration as a TOML table (every field, defaults included: the run's full record).
+inline toml::table config_to_toml(const TrainConfig& c) {
+  toml::array sizes;
+  for (Index n : c.model.sizes) sizes.push_back(std::int64_t(n));
+  toml::array rates;
+  for (double r : c.optimizer.learning_rates) rates.push_back(r);
+  return toml::table{
+      {"model", toml::table{{"sizes", sizes},
+                            {"activation", std::string(c.model.activation.name())},
+                            {"init_seed", std::int64_t(c.model.init_seed)},
+                            {"init_gain", c.model.init_gain},
+                            {"scalar", c.model.scalar}}},
+      {"data", toml::table{{"dir", c.data.dir},
+                           {"train_images", c.data.train_images},
+                           {"train_labels", c.data.train_labels},
+                           {"test_images", c.data.test_images},
+                           {"test_labels", c.data.test_labels},
+                           {"train_size", std::int64_t(c.data.train_size)},
+                           {"test_size", std::int64_t(c.data.test_size)},
+                           {"validation_size", std::int64_t(c.data.validation_size)},
+                           {"eval_train_size", std::int64_t(c.data.eval_train_size)},
+                           {"batch_size", std::int64_t(c.data.batch_size)},
+                           {"epochs", std::int64_t(c.data.epochs)},
+                           {"seed", std::int64_t(c.data.seed)}}},
+      {"relax", toml::table{{"free", detail::relax_table(c.relax_free)},
+                            {"nudged", detail::relax_table(c.relax_nudged)}}},
+      {"estimator", toml::table{{"kind", c.estimator.kind},
+                                {"variant", std::string(to_string(c.estimator.variant))},
+                                {"beta", c.estimator.beta},
+                                {"cost", c.estimator.cost}}},
+      {"optimizer", toml::table{{"method", std::string(to_string(c.optimizer.method))},
+                                {"learning_rate", c.optimizer.learning_rate},
+                                {"learning_rates", rates},
+                                {"momentum", c.optimizer.momentum},
+                                {"beta1", c.optimizer.beta1},
+                                {"beta2", c.optimizer.beta2},
+                                {"epsilon", c.optimizer.epsilon}}},
+      {"parallel", toml::table{{"threads", std::int64_t(c.parallel.threads)}, {"chunk", std::int64_t(c.parallel.chunk)}}},
+      {"output", toml::table{{"dir", c.output.dir}, {"checkpoint", c.output.checkpoint}}},
+  };
+}
+
+/// The configuration as TOML text.
+inline std::string config_to_string(const TrainConfig& c) {
+  std::ostringstream o;
+  o << config_to_toml(c) << '\n';
+  return o.str();
+}
+
+}  // namespace ebm
