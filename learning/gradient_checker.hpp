@@ -118,7 +118,7 @@ class GradientReport {
           groups.push_back(r.group);
       }
       o << name;
-      if (!setting.empty()) o << "  (relative error vs exact at " << setting << " = …)";
+      if (!setting.empty()) o << "  (relative error vs the reference at " << setting << " = …)";
       o << '\n';
       o << "  " << pad("group", 8);
       for (double v : values) {
