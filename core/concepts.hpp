@@ -85,6 +85,18 @@ concept HasSecondOrder = HasScalar<M> && requires(const M& m, const Matrix<typen
   m.mixed_vector(s, s, s, g);
 };
 
+/// Optional fast path: the clamped input's contribution to the free units (W₁x for a layered
+/// network) is constant during a relaxation. A model that can split it off computes it once
+/// per system (`input_drive`) and evaluates ∂E/∂s from it with a per-thread `Workspace`, so
+/// that a relaxation step allocates nothing and skips the largest matrix product.
+template <class M>
+concept HasInputDrive = HasScalar<M> && requires(const M& m, const Matrix<typename M::Scalar>& s,
+                                                 Matrix<typename M::Scalar>& g, typename M::Workspace& ws) {
+  { m.input_drive_rows() } -> std::convertible_to<Index>;
+  m.input_drive(s, g);                      // drive = contribution of x, input_drive_rows() × batch
+  m.state_gradient_driven(s, s, g, ws);     // g = ∂E/∂s given the drive
+};
+
 /// Optional: a model may restrict its states to a box (see Activation::clip_range).
 /// `projects()` says whether it does for this instance (a LayeredHopfield does with the hard
 /// sigmoid only); euler and fixed_point then project after each step.

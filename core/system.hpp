@@ -19,9 +19,34 @@ void check_input(const M& model, Index rows, Index cols, Index batch) {
   if (batch >= 0)
     require<DimensionMismatch>(cols == batch, "clamped input has ", cols, " columns but the target has ", batch);
 }
+/// The clamped input's constant contribution, computed once per system (HasInputDrive),
+/// with the per-system workspace; empty for models without the fast path.
+template <class M>
+struct InputCache {
+  void init(const M&, const ConstRef<typename M::Scalar>&) {}
+  void gradient(const M& model, ConstRef<typename M::Scalar> s, ConstRef<typename M::Scalar> x,
+                MutRef<typename M::Scalar> g) const {
+    model.state_gradient(s, x, g);
+  }
+};
+template <HasInputDrive M>
+struct InputCache<M> {
+  Matrix<typename M::Scalar> drive;
+  mutable typename M::Workspace workspace;
+  void init(const M& model, const ConstRef<typename M::Scalar>& x) {
+    drive.resize(model.input_drive_rows(), x.cols());
+    model.input_drive(x, drive);
+  }
+  void gradient(const M& model, ConstRef<typename M::Scalar> s, ConstRef<typename M::Scalar> /*x*/,
+                MutRef<typename M::Scalar> g) const {
+    model.state_gradient_driven(s, drive, g, workspace);
+  }
+};
 }  // namespace detail
 
 /// The free phase: F(s) = E(s; x). Holds references: the model and x must outlive it.
+/// A system caches what is constant during a relaxation (W₁x): build it after the
+/// parameters change, not before. Each thread relaxes its own system (it has a workspace).
 template <EnergyModel M>
 class FreeSystem {
  public:
@@ -30,6 +55,7 @@ class FreeSystem {
 
   FreeSystem(const M& model, ConstRef<Scalar> x) : model_(model), x_(x) {
     detail::check_input(model, x.rows(), x.cols(), -1);
+    cache_.init(model, x);
   }
 
   Index state_size() const { return model_.state_size(); }
@@ -37,9 +63,10 @@ class FreeSystem {
   std::vector<Block> layer_blocks() const { return model_.layer_blocks(); }
   const M& model() const { return model_; }
   ConstRef<Scalar> input() const { return x_; }
+  const detail::InputCache<M>& input_cache() const { return cache_; }
 
   RowVector<Scalar> energy(ConstRef<Scalar> s) const { return model_.energy(s, x_); }
-  void gradient(ConstRef<Scalar> s, MutRef<Scalar> g) const { model_.state_gradient(s, x_, g); }
+  void gradient(ConstRef<Scalar> s, MutRef<Scalar> g) const { cache_.gradient(model_, s, x_, g); }
   /// Whether states live in the model's box (see HasProjection); solvers keep them there.
   bool projects() const {
     if constexpr (HasProjection<M>) return model_.projects();
@@ -52,6 +79,7 @@ class FreeSystem {
  private:
   const M& model_;
   ConstRef<Scalar> x_;
+  detail::InputCache<M> cache_;
 };
 
 /// The nudged phase: \f[ F(s) = E(s; x) + \beta\, C(s_{\text{out}}, d). \f]
@@ -68,6 +96,16 @@ class NudgedSystem {
     detail::check_input(model, x.rows(), x.cols(), target.cols());
     require<DimensionMismatch>(target.rows() == model.output_block().size, "target has ", target.rows(),
                                " rows but the model has ", model.output_block().size, " output units");
+    cache_.init(model, x);
+  }
+
+  /// The nudged phase of the batch of `free_phase`, reusing its cached input drive.
+  NudgedSystem(const FreeSystem<M>& free_phase, ConstRef<Scalar> target, Scalar beta, C cost = C{})
+      : model_(free_phase.model()), x_(free_phase.input()), target_(target), beta_(beta), cost_(cost),
+        cache_(free_phase.input_cache()) {
+    detail::check_input(model_, x_.rows(), x_.cols(), target.cols());
+    require<DimensionMismatch>(target.rows() == model_.output_block().size, "target has ", target.rows(),
+                               " rows but the model has ", model_.output_block().size, " output units");
   }
 
   Index state_size() const { return model_.state_size(); }
@@ -82,7 +120,7 @@ class NudgedSystem {
     return model_.energy(s, x_) + beta_ * cost_.value(s.middleRows(out.offset, out.size), target_);
   }
   void gradient(ConstRef<Scalar> s, MutRef<Scalar> g) const {
-    model_.state_gradient(s, x_, g);
+    cache_.gradient(model_, s, x_, g);
     if (beta_ == Scalar(0)) return;
     const Block out = model_.output_block();
     cost_gradient_.resize(out.size, s.cols());  // no-op after the first call
@@ -104,6 +142,7 @@ class NudgedSystem {
   ConstRef<Scalar> target_;
   Scalar beta_;
   C cost_;
+  detail::InputCache<M> cache_;
   mutable Matrix<Scalar> cost_gradient_;  // workspace: one system per thread
 };
 

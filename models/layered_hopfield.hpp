@@ -121,23 +121,48 @@ class LayeredHopfield {
 
   void state_gradient(ConstRef<T> s, ConstRef<T> x, MutRef<T> g) const {
     check_shapes(s, x);
+    Workspace ws;
+    const Matrix<T> drive = weight(1) * x;
+    state_gradient_driven(s, drive, g, ws);
+  }
+
+  /// Scratch matrices of state_gradient_driven, one per thread; sized on first use.
+  struct Workspace {
+    Matrix<T> r, d;
+  };
+  /// Rows of the input drive: the first hidden layer's n₁.
+  Index input_drive_rows() const { return sizes_[1]; }
+  /// drive = W₁x, the clamped input's constant contribution to layer 1 (see HasInputDrive).
+  void input_drive(ConstRef<T> x, MutRef<T> drive) const {
+    require<DimensionMismatch>(x.rows() == input_size(), "clamped input has ", x.rows(), " rows but the network ",
+                               describe(), " has ", input_size(), " input units");
+    drive.noalias() = weight(1) * x;
+  }
+  /// ∂E/∂s from a precomputed drive = W₁x, without allocating once `ws` has its size.
+  void state_gradient_driven(ConstRef<T> s, ConstRef<T> drive, MutRef<T> g, Workspace& ws) const {
+    require<DimensionMismatch>(s.rows() == state_size_, "state has ", s.rows(), " rows but the network ", describe(),
+                               " has ", state_size_, " free units");
+    require<DimensionMismatch>(drive.rows() == sizes_[1], "input drive has ", drive.rows(),
+                               " rows but the first layer of ", describe(), " has ", sizes_[1], " units");
+    require<DimensionMismatch>(drive.cols() == s.cols(), "clamped input has ", drive.cols(),
+                               " columns but the state has ", s.cols());
     require<DimensionMismatch>(g.rows() == s.rows() && g.cols() == s.cols(), "gradient output is ", g.rows(), "×",
                                g.cols(), " but the state is ", s.rows(), "×", s.cols());
     const Index L = num_layers();
-    Matrix<T> r(state_size_, s.cols());
-    rho_.rho(s, r);
-    Matrix<T> d(state_size_, s.cols());
-    rho_.d_rho(s, d);
+    ws.r.resize(state_size_, s.cols());
+    ws.d.resize(state_size_, s.cols());
+    rho_.rho(s, ws.r);
+    rho_.d_rho(s, ws.d);
     for (Index k = 1; k <= L; ++k) {
       auto gk = layer(g, k);
       if (k == 1)
-        gk.noalias() = weight(1) * x;
+        gk = drive;
       else
-        gk.noalias() = weight(k) * layer(r, k - 1);
-      if (k < L) gk.noalias() += weight(k + 1).transpose() * layer(r, k + 1);
+        gk.noalias() = weight(k) * layer(ws.r, k - 1);
+      if (k < L) gk.noalias() += weight(k + 1).transpose() * layer(ws.r, k + 1);
       gk.colwise() += bias(k);
     }
-    g = s - (d.array() * g.array()).matrix();
+    g = s - (ws.d.array() * g.array()).matrix();
   }
 
   void param_gradient(ConstRef<T> s, ConstRef<T> x, VectorRef<T> grad) const {
