@@ -1,0 +1,230 @@
+// The trainer: with an estimator exact for its model (a one-layer hard-sigmoid network, whose
+// free fixed point is clip(Wx + b)), then with Equilibrium Propagation on Fashion-MNIST:
+// learning reaches a stated accuracy, 1 and 2 threads give bit-identical weights, and a
+// resumed run gives the weights of an uninterrupted one.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/random.hpp"
+#include "data/fashion_mnist.hpp"
+#include "learning/common.hpp"
+#include "learning/equilibrium_prop.hpp"
+#include "models/layered_hopfield.hpp"
+#include "training/config.hpp"
+#include "training/trainer.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+/// The exact gradient of J = ½‖s* − d‖² for a one-layer hard-sigmoid network, whose free
+/// fixed point is s* = clip(Wx + b, 0, 1): dJ/dW = ((s* − d) ⊙ 1[0 < Wx + b < 1]) xᵀ.
+struct ClosedFormOneLayer {
+  template <class M>
+  ebm::EstimateSummary estimate(const M& model, ebm::ConstRef<float> x, ebm::ConstRef<float> target,
+                                ebm::Matrix<float>& s, ebm::VectorRef<float> grad, ebm::Index) const {
+    const ebm::Matrix<float> pre = (model.weight(1) * x).colwise() + model.bias(1);
+    s = pre.array().max(0.0f).min(1.0f).matrix();
+    const ebm::Matrix<float> e =
+        ((s - target).array() * (pre.array() > 0.0f && pre.array() < 1.0f).template cast<float>()).matrix();
+    const ebm::ParamBlock& w = model.param_blocks()[0];
+    const ebm::ParamBlock& b = model.param_blocks()[1];
+    Eigen::Map<ebm::Matrix<float>>(grad.data() + w.offset, w.rows, w.cols) = e * x.transpose();
+    grad.segment(b.offset, b.rows) = e.rowwise().sum();
+    ebm::EstimateSummary summary;
+    summary.free_phase.examples = long(x.cols());
+    ebm::detail::score_free_phase(model, s, target, ebm::SquaredError<float>{}, summary);
+    return summary;
+  }
+};
+static_assert(ebm::Estimator<ClosedFormOneLayer, ebm::LayeredHopfield<float>>);
+
+/// Ten noisy prototypes in [−1, 1]^20: a task a one-layer network can learn. (Centred inputs:
+/// with all-positive inputs the ten output units start out nearly alike, and a hard-sigmoid unit
+/// pushed below 0 for every example by the nine classes it must reject never recovers.)
+ebm::LabelledImages<float> prototypes(ebm::Index n, std::uint64_t stream) {
+  ebm::Rng proto(5, 0), noise(5, stream);
+  ebm::Matrix<float> centres(20, 10);
+  for (ebm::Index i = 0; i < centres.size(); ++i) centres.data()[i] = float(2 * proto.uniform() - 1);
+  ebm::LabelledImages<float> d;
+  d.images.resize(20, n);
+  for (ebm::Index j = 0; j < n; ++j) {
+    const int label = int(j % 10);
+    d.labels.push_back(label);
+    for (ebm::Index i = 0; i < 20; ++i)
+      d.images(i, j) = centres(i, label) + 0.5f * float(noise.normal());
+  }
+  return d;
+}
+
+ebm::TrainerOptions trainer_options(const ebm::TrainConfig& c, fs::path out = {}) {
+  ebm::TrainerOptions o;
+  o.batch_size = c.data.batch_size;
+  o.epochs = c.data.epochs;
+  o.seed = c.data.seed;
+  o.eval_train_size = c.data.eval_train_size;
+  o.parallel = c.parallel;
+  o.eval_relax = c.relax_free;
+  o.out_dir = std::move(out);
+  o.config_text = ebm::config_to_string(c);
+  return o;
+}
+
+class TempDir : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("ebm_trainer_test_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+using TrainerExact = TempDir;
+
+TEST_F(TrainerExact, LearnsNoisyPrototypesAndWritesMetricsAndCheckpoints) {
+  ebm::TrainConfig c;
+  c.model.sizes = {20, 10};
+  c.data.batch_size = 16;
+  c.data.epochs = 5;
+  c.data.eval_train_size = 0;
+  c.parallel.chunk = 5;
+  c.optimizer.learning_rate = 0.05;
+  const auto train = prototypes(400, 1), test = prototypes(200, 2);
+  ebm::LayeredHopfield<float> net(c.model.sizes);
+  net.init_glorot(c.model.init_seed, 0.01f);
+  net.bias(1).setConstant(0.5f);  // start every unit inside (0, 1), where its gradient is not zero
+  ebm::Optimizer<float> opt(c.optimizer, net.param_blocks(), net.params().size());
+  ClosedFormOneLayer est;
+  ebm::Trainer trainer(net, est, opt, trainer_options(c, dir_));
+  const double before = trainer.evaluate(test).accuracy;
+  const auto metrics = trainer.run(train, nullptr, &test);
+  ASSERT_EQ(metrics.size(), 5u);
+  for (const auto& m : metrics) std::cout << "  " << m.brief() << "\n";
+  EXPECT_LT(before, 0.5);
+  EXPECT_GT(metrics.back().test_accuracy, 0.9) << metrics.back().brief();
+  EXPECT_GT(metrics.back().eval_train_accuracy, 0.9);
+  EXPECT_LT(metrics.back().loss, metrics.front().loss);
+  EXPECT_EQ(metrics.back().step, 5 * 25);
+  // The evaluation relaxes to clip(Wx + b) in one alternating sweep.
+  EXPECT_LE(metrics.back().free_steps, 1.0);
+  // metrics.csv has a header and one row per epoch; the checkpoint holds the final weights.
+  std::ifstream csv(dir_ / "metrics.csv");
+  std::string line;
+  int lines = 0;
+  while (std::getline(csv, line)) ++lines;
+  EXPECT_EQ(lines, 6);
+  const auto ck = ebm::read_checkpoint<float>(dir_ / "checkpoint.bin");
+  EXPECT_EQ(ck.params, net.params());
+  EXPECT_EQ(ck.epoch, 5);
+  EXPECT_EQ(ck.step, 125);
+  EXPECT_NE(ck.config.find("[optimizer]"), std::string::npos);
+}
+
+// ---- Equilibrium Propagation on a Fashion-MNIST subset -------------------------------------
+
+const ebm::LabelledImages<float>& fashion() {
+  static const auto data = ebm::load_fashion_mnist<float>(ebm::kDebianFashionMnistDir, "t10k");
+  return data;
+}
+
+ebm::TrainConfig ep_config() {
+  ebm::TrainConfig c;
+  c.model.sizes = {784, 32, 10};
+  c.data.batch_size = 20;
+  c.data.eval_train_size = 0;
+  c.parallel.chunk = 5;
+  c.relax_free.max_steps = 40;
+  c.relax_nudged.max_steps = 20;
+  c.estimator.beta = 0.5;
+  c.optimizer.learning_rates = {0.1, 0.05};
+  return c;
+}
+
+/// Trains for `epochs` (or `steps` minibatches of epoch 0 when steps > 0) and returns the weights.
+ebm::Vector<float> train_ep(ebm::TrainConfig c, const ebm::LabelledImages<float>& train, long epochs,
+                            fs::path out = {}, const fs::path& resume = {}, long steps = 0) {
+  c.data.epochs = epochs;
+  ebm::LayeredHopfield<float> net(c.model.sizes, c.model.activation);
+  net.init_glorot(c.model.init_seed, float(c.model.init_gain));
+  ebm::Optimizer<float> opt(c.optimizer, net.param_blocks(), net.params().size());
+  ebm::EquilibriumProp<float> ep(c.ep_options());
+  ebm::Trainer trainer(net, ep, opt, trainer_options(c, std::move(out)));
+  if (!resume.empty()) trainer.resume(resume);
+  if (steps > 0) {
+    const ebm::Minibatches batches(train.size(), c.data.batch_size, c.data.seed, 0);
+    for (long s = 0; s < steps; ++s) trainer.train_batch(train, batches[s]);
+  } else {
+    trainer.run(train);
+  }
+  return net.params();
+}
+
+TEST(TrainerEP, LearnsAFashionMnistSubset) {
+  const auto train = ebm::head(fashion(), 2000);
+  std::vector<ebm::Index> rest(400);
+  for (ebm::Index i = 0; i < 400; ++i) rest[std::size_t(i)] = 9000 + i;
+  const auto test = ebm::subset(fashion(), std::span<const ebm::Index>(rest));
+  ebm::TrainConfig c = ep_config();
+  c.data.epochs = 5;
+  ebm::LayeredHopfield<float> net(c.model.sizes, c.model.activation);
+  net.init_glorot(c.model.init_seed);
+  ebm::Optimizer<float> opt(c.optimizer, net.param_blocks(), net.params().size());
+  ebm::EquilibriumProp<float> ep(c.ep_options());
+  ebm::Trainer trainer(net, ep, opt, trainer_options(c));
+  const double before = trainer.evaluate(test).accuracy;
+  const auto metrics = trainer.run(train, nullptr, &test);
+  std::cout << "  before training: test accuracy " << before << "\n";
+  for (const auto& m : metrics) std::cout << "  " << m.brief() << "\n";
+  // Stated target: 5 epochs of 2000 examples take a 784-32-10 network from chance (9.5%) to > 60% (measured: 65.5%).
+  EXPECT_GT(metrics.back().test_accuracy, 0.60);
+  EXPECT_GT(metrics.back().test_accuracy, before + 0.3);
+  EXPECT_GT(metrics.back().free_steps, 1.0);
+}
+
+TEST(TrainerEP, OneAndTwoThreadsGiveBitIdenticalWeights) {
+  const auto train = ebm::head(fashion(), 200);
+  ebm::TrainConfig c = ep_config();
+  c.estimator.variant = ebm::EPVariant::random_sign;  // the sign draw must not depend on threads either
+  c.optimizer.method = ebm::OptimizerMethod::adam;
+  c.optimizer.learning_rate = 0.01;
+  c.optimizer.learning_rates.clear();
+  c.parallel.threads = 1;
+  const ebm::Vector<float> one = train_ep(c, train, 1, {}, {}, 4);
+  c.parallel.threads = 2;
+  const ebm::Vector<float> two = train_ep(c, train, 1, {}, {}, 4);
+  ebm::TrainConfig fresh = c;
+  const ebm::Vector<float> untrained = train_ep(fresh, train, 0);
+  EXPECT_GT((one - untrained).cwiseAbs().maxCoeff(), 1e-3f);  // it did train
+  EXPECT_EQ(std::memcmp(one.data(), two.data(), std::size_t(one.size()) * sizeof(float)), 0);
+}
+
+using TrainerResume = TempDir;
+
+TEST_F(TrainerResume, ResumedRunMatchesUninterruptedRun) {
+  const auto train = ebm::head(fashion(), 100);
+  ebm::TrainConfig c = ep_config();
+  c.optimizer.method = ebm::OptimizerMethod::adam;  // so that the optimizer state matters
+  c.optimizer.learning_rate = 0.005;
+  c.optimizer.learning_rates.clear();
+  c.parallel.threads = 2;
+  const ebm::Vector<float> straight = train_ep(c, train, 2);
+  train_ep(c, train, 1, dir_);                                       // stops after epoch 1 …
+  const ebm::Vector<float> resumed = train_ep(c, train, 2, dir_, dir_ / "checkpoint.bin");  // … and continues
+  EXPECT_EQ(std::memcmp(straight.data(), resumed.data(), std::size_t(straight.size()) * sizeof(float)), 0);
+  EXPECT_EQ(ebm::read_checkpoint<float>(dir_ / "checkpoint.bin").epoch, 2);
+  // Another seed cannot resume exactly: refused, naming the field.
+  ebm::TrainConfig other = c;
+  other.data.seed = 2;
+  try {
+    train_ep(other, train, 3, dir_, dir_ / "checkpoint.bin");
+    FAIL();
+  } catch (const ebm::DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("field 'seed'"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace

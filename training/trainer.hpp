@@ -1,0 +1,339 @@
+#pragma once
+/// \file
+/// Minibatch training of an energy model by any Estimator (EP, CHL, early inference, the exact
+/// gradient), with an Optimizer, parallel relaxations, per-epoch evaluation and metrics,
+/// checkpoints and exact resumption.
+///
+/// Determinism: the epoch's shuffle is drawn from (seed, epoch); each minibatch is cut into
+/// chunks of `parallel.chunk` examples (the cut never depends on the thread count), each chunk
+/// is estimated as one matrix, and the chunk gradients are summed in chunk order. The weights
+/// after any number of steps are therefore bit-identical for any number of threads, and a run
+/// resumed from a checkpoint continues exactly as if it had not stopped.
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/atomic_file.hpp"
+#include "core/concepts.hpp"
+#include "core/cost.hpp"
+#include "core/system.hpp"
+#include "data/split.hpp"
+#include "learning/estimator.hpp"
+#include "solvers/parallel.hpp"
+#include "solvers/relax.hpp"
+#include "training/checkpoint.hpp"
+#include "training/optimizer.hpp"
+
+namespace ebm {
+
+/// Options of a Trainer (the config file's [data], [parallel] and [output] tables feed them).
+struct TrainerOptions {
+  Index batch_size = 32;
+  long epochs = 1;
+  std::uint64_t seed = 1;  ///< the epoch shuffles
+  /// Training examples re-evaluated (free phase only) after each epoch; 0 = all.
+  Index eval_train_size = 1000;
+  ParallelOptions parallel;
+  /// The free relaxation used for evaluation (normally the estimator's free phase).
+  RelaxOptions eval_relax;
+  /// Directory for metrics.csv and checkpoint.bin; empty = write nothing.
+  std::filesystem::path out_dir;
+  bool checkpoint = true;
+  /// Stored in checkpoints: the effective configuration of the run.
+  std::string config_text;
+
+  void validate() const {
+    require<InvalidOptions>(batch_size >= 1, "data.batch_size must be ≥ 1, got ", batch_size);
+    require<InvalidOptions>(epochs >= 0, "data.epochs must be ≥ 0, got ", epochs);
+    require<InvalidOptions>(eval_train_size >= 0, "data.eval_train_size must be ≥ 0, got ", eval_train_size);
+    parallel.validate();
+    eval_relax.validate();
+  }
+};
+
+/// Free-phase performance on a set of examples.
+struct Evaluation {
+  double loss = std::numeric_limits<double>::quiet_NaN();      ///< mean cost at the free fixed point
+  double accuracy = std::numeric_limits<double>::quiet_NaN();  ///< fraction whose largest output is the label
+  long examples = 0;
+  double mean_steps = 0;      ///< mean over chunks of the relaxation steps
+  double mean_grad_norm = 0;  ///< mean over chunks of the final max ‖∂F/∂s‖
+};
+
+/// What one epoch reports (one row of metrics.csv).
+struct EpochMetrics {
+  long epoch = 0;  ///< 1-based
+  long step = 0;   ///< optimizer steps after the epoch
+  double loss = 0;                ///< mean cost at the free fixed points met during training
+  double train_accuracy = 0;      ///< free-phase accuracy on the minibatches, as they were trained
+  double eval_train_accuracy = 0; ///< free-phase accuracy on a training subset after the epoch
+  double validation_accuracy = std::numeric_limits<double>::quiet_NaN();
+  double test_accuracy = std::numeric_limits<double>::quiet_NaN();
+  double test_loss = std::numeric_limits<double>::quiet_NaN();
+  double seconds = 0;             ///< training and evaluation time of the epoch
+  double free_steps = 0;          ///< mean steps of a free relaxation (per chunk)
+  double nudged_steps = 0;        ///< mean steps of the nudged relaxations (per chunk)
+  double free_grad_norm = 0;      ///< mean final ‖∂F/∂s‖ of the free phase (max over a chunk)
+  double nudged_grad_norm = 0;
+
+  static std::string csv_header() {
+    return "epoch,step,loss,train_accuracy,eval_train_accuracy,validation_accuracy,test_accuracy,test_loss,seconds,"
+           "free_steps,nudged_steps,free_grad_norm,nudged_grad_norm\n";
+  }
+  std::string csv_row() const {
+    std::ostringstream o;
+    o.precision(10);
+    o << epoch << ',' << step << ',' << loss << ',' << train_accuracy << ',' << eval_train_accuracy << ','
+      << validation_accuracy << ',' << test_accuracy << ',' << test_loss << ',' << seconds << ',' << free_steps << ','
+      << nudged_steps << ',' << free_grad_norm << ',' << nudged_grad_norm << '\n';
+    return o.str();
+  }
+  /// "epoch 3: loss 0.21, train 81.2% (eval 80.9%), val 80.1%, test 79.8%, 4.2 s, 38.1 free steps, |dF/ds| 3e-05"
+  std::string brief() const {
+    char buf[320];
+    std::snprintf(buf, sizeof buf,
+                  "epoch %ld: loss %.4f, train %.2f%% (eval %.2f%%), val %.2f%%, test %.2f%%, %.2f s, "
+                  "%.1f free / %.1f nudged steps, |dF/ds| %.2e",
+                  epoch, loss, 100 * train_accuracy, 100 * eval_train_accuracy, 100 * validation_accuracy,
+                  100 * test_accuracy, seconds, free_steps, nudged_steps, free_grad_norm);
+    return buf;
+  }
+};
+
+/// Trains `model` in place. `M` is an energy model; `E` estimates dJ/dθ for it; `C` is the cost
+/// used to score evaluations (it should be the estimator's).
+template <class M, class E, class C = SquaredError<typename M::Scalar>>
+  requires Estimator<E, M>
+class Trainer {
+ public:
+  using T = typename M::Scalar;
+
+  /// Called after every minibatch: (batch index, batch count, running loss, running accuracy).
+  std::function<void(Index, Index, double, double)> on_batch;
+
+  Trainer(M& model, const E& estimator, Optimizer<T>& optimizer, TrainerOptions options, C cost = C{})
+      : model_(model), estimator_(estimator), optimizer_(optimizer), options_(std::move(options)), cost_(cost) {
+    options_.validate();
+  }
+
+  long epoch() const { return epoch_; }
+  long step() const { return step_; }
+  const TrainerOptions& options() const { return options_; }
+
+  /// One optimizer step on the examples `indices` of `data`; returns the merged estimate summary
+  /// and adds the per-chunk relaxation statistics to `stats`.
+  EstimateSummary train_batch(const LabelledImages<T>& data, std::span<const Index> indices) {
+    Matrix<T> x, target;
+    gather(data, indices, x, target, model_.output_block().size);
+    const Index batch = x.cols();
+    const Index params = model_.params().size();
+    const long base = step_ * long(options_.batch_size);  // distinct example numbers across the run
+    struct Chunk {
+      Vector<T> grad;
+      EstimateSummary summary;
+    };
+    std::vector<Chunk> chunks = for_each_chunk(batch, options_.parallel, [&](Index first, Index count) {
+      Chunk c;
+      c.grad = Vector<T>::Zero(params);
+      Matrix<T> s = Matrix<T>::Zero(model_.state_size(), count);
+      c.summary = estimator_.estimate(model_, x.middleCols(first, count), target.middleCols(first, count), s,
+                                      c.grad, Index(base) + first);
+      return c;
+    });
+    Vector<T> grad = Vector<T>::Zero(params);
+    EstimateSummary merged;
+    for (const Chunk& c : chunks) {  // chunk order: the same sum for any thread count
+      grad += c.grad;
+      merged.merge(c.summary);
+      free_steps_ += double(c.summary.free_phase.steps_accepted);
+      nudged_steps_ += double(c.summary.nudged_phase.steps_accepted);
+      free_norm_ += c.summary.free_phase.final_grad_norm;
+      nudged_norm_ += c.summary.nudged_phase.final_grad_norm;
+      ++chunk_count_;
+    }
+    grad /= T(batch);
+    require<DivergenceError>(grad.allFinite(), "the gradient estimate of step ", step_ + 1,
+                             " is not finite (lower the learning rate or β, or tighten the relaxations)");
+    optimizer_.step(model_.params(), grad);
+    ++step_;
+    return merged;
+  }
+
+  /// Relaxes the free phase on (up to `limit`, 0 = all) examples of `data` and scores it.
+  Evaluation evaluate(const LabelledImages<T>& data, Index limit = 0) const {
+    Evaluation ev;
+    const Index n = limit > 0 ? std::min(limit, data.size()) : data.size();
+    if (n == 0) return ev;
+    struct Part {
+      double loss = 0;
+      long correct = 0;
+      RelaxSummary relax;
+    };
+    const Block out = model_.output_block();
+    std::vector<Part> parts = for_each_chunk(n, options_.parallel, [&](Index first, Index count) {
+      Part p;
+      const auto x = data.images.middleCols(first, count);
+      Matrix<T> s = Matrix<T>::Zero(model_.state_size(), count);
+      FreeSystem<M> free(model_, x);
+      p.relax = relax(free, s, options_.eval_relax, first);
+      Matrix<T> target = Matrix<T>::Zero(out.size, count);
+      for (Index j = 0; j < count; ++j) target(data.labels[std::size_t(first + j)], j) = T(1);
+      const auto y = s.middleRows(out.offset, out.size);
+      p.loss = double(cost_.value(y, target).sum());
+      for (Index j = 0; j < count; ++j) {
+        Index best = 0;
+        y.col(j).maxCoeff(&best);
+        p.correct += best == data.labels[std::size_t(first + j)];
+      }
+      return p;
+    });
+    double loss = 0;
+    long correct = 0;
+    for (const Part& p : parts) {
+      loss += p.loss;
+      correct += p.correct;
+      ev.mean_steps += double(p.relax.steps_accepted) / double(parts.size());
+      ev.mean_grad_norm += p.relax.final_grad_norm / double(parts.size());
+    }
+    ev.examples = long(n);
+    ev.loss = loss / double(n);
+    ev.accuracy = double(correct) / double(n);
+    return ev;
+  }
+
+  /// One epoch over `train` (shuffled by (seed, epoch)), then evaluation; writes metrics.csv and
+  /// the checkpoint when an output directory is set.
+  EpochMetrics train_epoch(const LabelledImages<T>& train, const LabelledImages<T>* validation = nullptr,
+                           const LabelledImages<T>* test = nullptr) {
+    const auto start = std::chrono::steady_clock::now();
+    free_steps_ = nudged_steps_ = free_norm_ = nudged_norm_ = 0;
+    chunk_count_ = 0;
+    const Minibatches batches(train.size(), options_.batch_size, options_.seed, std::uint64_t(epoch_));
+    double loss = 0;
+    long correct = 0, seen = 0;
+    for (Index b = 0; b < batches.size(); ++b) {
+      const EstimateSummary s = train_batch(train, batches[b]);
+      loss += s.loss;
+      correct += s.correct;
+      seen += s.examples;
+      if (on_batch) on_batch(b, batches.size(), loss / double(seen), double(correct) / double(seen));
+    }
+    ++epoch_;
+    EpochMetrics m;
+    m.epoch = epoch_;
+    m.step = step_;
+    m.loss = seen ? loss / double(seen) : 0;
+    m.train_accuracy = seen ? double(correct) / double(seen) : 0;
+    const double chunks = std::max<double>(1, double(chunk_count_));
+    m.free_steps = free_steps_ / chunks;
+    m.nudged_steps = nudged_steps_ / chunks;
+    m.free_grad_norm = free_norm_ / chunks;
+    m.nudged_grad_norm = nudged_norm_ / chunks;
+    m.eval_train_accuracy = evaluate(train, options_.eval_train_size).accuracy;
+    if (validation && validation->size() > 0) m.validation_accuracy = evaluate(*validation).accuracy;
+    if (test && test->size() > 0) {
+      const Evaluation ev = evaluate(*test);
+      m.test_accuracy = ev.accuracy;
+      m.test_loss = ev.loss;
+    }
+    m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!options_.out_dir.empty()) {
+      std::filesystem::create_directories(options_.out_dir);
+      append_metrics(m);
+      if (options_.checkpoint) write_checkpoint(checkpoint_path(), make_checkpoint());
+    }
+    return m;
+  }
+
+  /// Trains until `options.epochs` epochs are done (counting those of a resumed run); calls
+  /// `on_epoch` after each.
+  std::vector<EpochMetrics> run(const LabelledImages<T>& train, const LabelledImages<T>* validation = nullptr,
+                                const LabelledImages<T>* test = nullptr,
+                                const std::function<void(const EpochMetrics&)>& on_epoch = {}) {
+    std::vector<EpochMetrics> all;
+    while (epoch_ < options_.epochs) {
+      all.push_back(train_epoch(train, validation, test));
+      if (on_epoch) on_epoch(all.back());
+    }
+    return all;
+  }
+
+  std::filesystem::path checkpoint_path() const { return options_.out_dir / "checkpoint.bin"; }
+  std::filesystem::path metrics_path() const { return options_.out_dir / "metrics.csv"; }
+
+  /// The run's state now.
+  Checkpoint<T> make_checkpoint() const {
+    Checkpoint<T> c;
+    if constexpr (requires { model_.sizes(); model_.activation(); }) {
+      c.sizes = model_.sizes();
+      c.activation = model_.activation();
+    }
+    c.params = model_.params();
+    ByteWriter w;
+    optimizer_.save(w);
+    c.optimizer_state = w.bytes();
+    c.epoch = epoch_;
+    c.step = step_;
+    c.seed = options_.seed;
+    c.config = options_.config_text;
+    return c;
+  }
+
+  /// Continues the run saved in `path`: parameters, optimizer state, epoch and step. The model
+  /// must have the checkpoint's shape and the run the checkpoint's seed. Metrics rows after the
+  /// checkpoint's epoch (from an interrupted epoch) are dropped.
+  void resume(const std::filesystem::path& path) {
+    const Checkpoint<T> c = read_checkpoint<T>(path);
+    if constexpr (requires { model_.sizes(); model_.activation(); }) {
+      require<DataError>(c.sizes == model_.sizes(), path.string(), ": field 'sizes' does not match the model's");
+      require<DataError>(c.activation == model_.activation(), path.string(), ": field 'activation' is ",
+                         c.activation.name(), " but the model's is ", model_.activation().name());
+    }
+    require<DataError>(c.params.size() == model_.params().size(), path.string(), ": field 'params' has ",
+                       c.params.size(), " entries, the model ", model_.params().size());
+    require<DataError>(c.seed == options_.seed, path.string(), ": field 'seed' is ", c.seed,
+                       " but this run's data.seed is ", options_.seed, "; resuming with another seed is not exact");
+    ByteReader state(c.optimizer_state, path.string());
+    optimizer_.load(state);
+    model_.params() = c.params;
+    epoch_ = c.epoch;
+    step_ = c.step;
+    if (!options_.out_dir.empty() && std::filesystem::exists(metrics_path())) {
+      std::ifstream in(metrics_path());
+      std::string line, kept;
+      std::getline(in, line);
+      kept = EpochMetrics::csv_header();
+      while (std::getline(in, line))
+        if (!line.empty() && std::stol(line.substr(0, line.find(','))) <= epoch_) kept += line + '\n';
+      metrics_ = kept;
+      write_file_atomically(metrics_path(), metrics_);
+    }
+  }
+
+ private:
+  void append_metrics(const EpochMetrics& m) {
+    if (metrics_.empty()) metrics_ = EpochMetrics::csv_header();
+    metrics_ += m.csv_row();
+    write_file_atomically(metrics_path(), metrics_);  // the whole file, so a crash never leaves half a row
+  }
+
+  M& model_;
+  const E& estimator_;
+  Optimizer<T>& optimizer_;
+  TrainerOptions options_;
+  C cost_;
+  long epoch_ = 0;
+  long step_ = 0;
+  std::string metrics_;
+  double free_steps_ = 0, nudged_steps_ = 0, free_norm_ = 0, nudged_norm_ = 0;
+  long chunk_count_ = 0;
+};
+
+}  // namespace ebm
