@@ -21,6 +21,8 @@
 #include "core/activation.hpp"
 #include "core/error.hpp"
 #include "data/fashion_mnist.hpp"
+#include "learning/contrastive_hebbian.hpp"
+#include "learning/early_inference.hpp"
 #include "learning/equilibrium_prop.hpp"
 #include "solvers/parallel.hpp"
 #include "solvers/relax_options.hpp"
@@ -58,6 +60,9 @@ struct EstimatorConfig {
   EPVariant variant = EPVariant::one_sided;
   double beta = 0.5;
   std::string cost = "squared_error";  ///< squared_error or cross_entropy
+  double gamma = 1.0;  ///< chl: Xie–Seung feedback gain (energy models: keep 1)
+  double dt = 0.5;     ///< early_inference: step of the Euler steps after the nudge
+  long steps = 0;      ///< early_inference: steps after the nudge (0 = one per layer)
 };
 
 /// [output]: where results go.
@@ -98,6 +103,24 @@ struct TrainConfig {
     o.beta = estimator.beta;
     o.variant = estimator.variant;
     o.seed = data.seed;
+    return o;
+  }
+
+  /// CHLOptions: free phase relax.free, clamped phase relax.nudged.
+  CHLOptions chl_options() const {
+    CHLOptions o;
+    o.free = relax_free;
+    o.clamped = relax_nudged;
+    o.gamma = estimator.gamma;
+    return o;
+  }
+  /// EarlyInferenceOptions: free phase relax.free, then estimator.steps Euler steps of estimator.dt.
+  EarlyInferenceOptions early_options() const {
+    EarlyInferenceOptions o;
+    o.free = relax_free;
+    o.beta = estimator.beta;
+    o.dt = estimator.dt;
+    o.steps = estimator.steps;
     return o;
   }
 
@@ -149,6 +172,9 @@ struct TrainConfig {
       return bad("estimator.kind must be ep, chl or early_inference, got \"", estimator.kind, "\"");
     if (!(std::isfinite(estimator.beta) && estimator.beta > 0))
       return bad("estimator.beta must be positive and finite, got ", estimator.beta);
+    if (!(estimator.gamma > 0 && estimator.gamma <= 1)) return bad("estimator.gamma must be in (0, 1], got ", estimator.gamma);
+    if (!(std::isfinite(estimator.dt) && estimator.dt > 0)) return bad("estimator.dt must be positive, got ", estimator.dt);
+    if (estimator.steps < 0) return bad("estimator.steps must be ≥ 0 (0 = one per layer), got ", estimator.steps);
     if (estimator.cost != "squared_error" && estimator.cost != "cross_entropy")
       return bad("estimator.cost must be squared_error or cross_entropy, got \"", estimator.cost, "\"");
     std::string inner;
@@ -356,6 +382,9 @@ inline TrainConfig config_from_toml(const toml::table& root) {
     f.get_enum("variant", c.estimator.variant, parse_ep_variant);
     f.get("beta", c.estimator.beta);
     f.get("cost", c.estimator.cost);
+    f.get("gamma", c.estimator.gamma);
+    f.get("dt", c.estimator.dt);
+    f.get("steps", c.estimator.steps);
     f.reject_unknown();
   }
   {
@@ -484,7 +513,10 @@ inline toml::table config_to_toml(const TrainConfig& c) {
       {"estimator", toml::table{{"kind", c.estimator.kind},
                                 {"variant", std::string(to_string(c.estimator.variant))},
                                 {"beta", c.estimator.beta},
-                                {"cost", c.estimator.cost}}},
+                                {"cost", c.estimator.cost},
+                                {"gamma", c.estimator.gamma},
+                                {"dt", c.estimator.dt},
+                                {"steps", std::int64_t(c.estimator.steps)}}},
       {"optimizer", toml::table{{"method", std::string(to_string(c.optimizer.method))},
                                 {"learning_rate", c.optimizer.learning_rate},
                                 {"learning_rates", rates},
