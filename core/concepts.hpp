@@ -95,6 +95,7 @@ concept HasInputDrive = HasScalar<M> && requires(const M& m, const Matrix<typena
   { m.input_drive_rows() } -> std::convertible_to<Index>;
   m.input_drive(s, g);                      // drive = contribution of x, input_drive_rows() × batch
   m.state_gradient_driven(s, s, g, ws);     // g = ∂E/∂s given the drive
+  { m.energy_driven(s, s, ws) } -> std::convertible_to<RowVector<typename M::Scalar>>;
 };
 
 /// Optional: a model may restrict its states to a box (see Activation::clip_range).

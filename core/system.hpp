@@ -28,6 +28,10 @@ struct InputCache {
                 MutRef<typename M::Scalar> g) const {
     model.state_gradient(s, x, g);
   }
+  RowVector<typename M::Scalar> energy(const M& model, ConstRef<typename M::Scalar> s,
+                                       ConstRef<typename M::Scalar> x) const {
+    return model.energy(s, x);
+  }
 };
 template <HasInputDrive M>
 struct InputCache<M> {
@@ -40,6 +44,10 @@ struct InputCache<M> {
   void gradient(const M& model, ConstRef<typename M::Scalar> s, ConstRef<typename M::Scalar> /*x*/,
                 MutRef<typename M::Scalar> g) const {
     model.state_gradient_driven(s, drive, g, workspace);
+  }
+  RowVector<typename M::Scalar> energy(const M& model, ConstRef<typename M::Scalar> s,
+                                       ConstRef<typename M::Scalar> /*x*/) const {
+    return model.energy_driven(s, drive, workspace);
   }
 };
 }  // namespace detail
@@ -65,7 +73,7 @@ class FreeSystem {
   ConstRef<Scalar> input() const { return x_; }
   const detail::InputCache<M>& input_cache() const { return cache_; }
 
-  RowVector<Scalar> energy(ConstRef<Scalar> s) const { return model_.energy(s, x_); }
+  RowVector<Scalar> energy(ConstRef<Scalar> s) const { return cache_.energy(model_, s, x_); }
   void gradient(ConstRef<Scalar> s, MutRef<Scalar> g) const { cache_.gradient(model_, s, x_, g); }
   /// Whether states live in the model's box (see HasProjection); solvers keep them there.
   bool projects() const {
@@ -117,7 +125,7 @@ class NudgedSystem {
 
   RowVector<Scalar> energy(ConstRef<Scalar> s) const {
     const Block out = model_.output_block();
-    return model_.energy(s, x_) + beta_ * cost_.value(s.middleRows(out.offset, out.size), target_);
+    return cache_.energy(model_, s, x_) + beta_ * cost_.value(s.middleRows(out.offset, out.size), target_);
   }
   void gradient(ConstRef<Scalar> s, MutRef<Scalar> g) const {
     cache_.gradient(model_, s, x_, g);

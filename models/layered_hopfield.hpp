@@ -34,6 +34,10 @@ template <std::floating_point T>
 class LayeredHopfield {
  public:
   using Scalar = T;
+  /// Scratch matrices of the driven evaluations, one per thread; sized on first use.
+  struct Workspace {
+    Matrix<T> r, d;
+  };
 
   /// `sizes` = {n₀ (input), n₁, …, n_L (output)}; at least an input and an output layer.
   explicit LayeredHopfield(std::vector<Index> sizes, Activation rho = Activation::Kind::hard_sigmoid)
@@ -106,15 +110,27 @@ class LayeredHopfield {
 
   RowVector<T> energy(ConstRef<T> s, ConstRef<T> x) const {
     check_shapes(s, x);
-    const Index L = num_layers();
+    Workspace ws;
+    const Matrix<T> drive = weight(1) * x;
+    return energy_driven(s, drive, ws);
+  }
+
+  /// E per example from a precomputed drive = W₁x (see HasInputDrive).
+  RowVector<T> energy_driven(ConstRef<T> s, ConstRef<T> drive, Workspace& ws) const {
+    require<DimensionMismatch>(s.rows() == state_size_, "state has ", s.rows(), " rows but the network ", describe(),
+                               " has ", state_size_, " free units");
+    require<DimensionMismatch>(drive.rows() == sizes_[1] && drive.cols() == s.cols(), "input drive is ",
+                               drive.rows(), "×", drive.cols(), " but the state is ", s.rows(), "×", s.cols());
+    ws.r.resize(state_size_, s.cols());
+    rho_.rho(s, ws.r);
     RowVector<T> e = T(0.5) * s.colwise().squaredNorm();
-    Matrix<T> below = x;
-    Matrix<T> r;
-    for (Index k = 1; k <= L; ++k) {
-      rho_.rho(layer(s, k), r);
-      e.noalias() -= (r.array() * (weight(k) * below).array()).matrix().colwise().sum();
-      e.noalias() -= bias(k).transpose() * r;
-      below.swap(r);
+    for (Index k = 1; k <= num_layers(); ++k) {
+      const auto rk = layer(ws.r, k);
+      if (k == 1)
+        e.noalias() -= (rk.array() * drive.array()).matrix().colwise().sum();
+      else
+        e.noalias() -= (rk.array() * (weight(k) * layer(ws.r, k - 1)).array()).matrix().colwise().sum();
+      e.noalias() -= bias(k).transpose() * rk;
     }
     return e;
   }
@@ -126,10 +142,6 @@ class LayeredHopfield {
     state_gradient_driven(s, drive, g, ws);
   }
 
-  /// Scratch matrices of state_gradient_driven, one per thread; sized on first use.
-  struct Workspace {
-    Matrix<T> r, d;
-  };
   /// Rows of the input drive: the first hidden layer's n₁.
   Index input_drive_rows() const { return sizes_[1]; }
   /// drive = W₁x, the clamped input's constant contribution to layer 1 (see HasInputDrive).
