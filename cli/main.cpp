@@ -211,14 +211,28 @@ int gradcheck_command(const ebm::TrainConfig& c, const std::string& checkpoint, 
   ebm::EPOptions ep;
   ep.free = exact.free;
   ep.nudged = exact.free;
-  for (ebm::EPVariant v : {ebm::EPVariant::one_sided, ebm::EPVariant::symmetric})
+  for (ebm::EPVariant v : {ebm::EPVariant::one_sided, ebm::EPVariant::symmetric, ebm::EPVariant::random_sign})
     checker.sweep_estimator("ep_" + std::string(ebm::to_string(v)), "beta", betas, net, data.images, target,
                             [&](double beta) {
                               ebm::EPOptions o = ep;
                               o.beta = beta;
                               o.variant = v;
+                              o.seed = c.data.seed;
                               return ebm::EquilibriumProp<double>(o);
                             });
+  // Early inference reads the first steps after the nudge: swept in the number of steps.
+  checker.sweep_estimator("early_inference", "steps", {3, 6, 12, 24}, net, data.images, target, [&](double steps) {
+    ebm::EarlyInferenceOptions o;
+    o.free = exact.free;
+    o.beta = betas.empty() ? 0.0125 : betas.back();
+    o.dt = c.estimator.dt;
+    o.steps = long(steps);
+    return ebm::EarlyInference<double>(o);
+  });
+  // CHL descends E(clamped) − E(free), not J: its row shows how far that is from the gradient.
+  ebm::CHLOptions chl;
+  chl.free = chl.clamped = exact.free;
+  checker.check("chl", ebm::ContrastiveHebbian<double>(chl), net, data.images, target);
   std::cout << checker.report().table();
   fs::create_directories(out);
   checker.report().write_csv(out / "gradcheck.csv");
@@ -296,7 +310,7 @@ int main(int argc, char** argv) {
   relax->add_option("-o,--out", relax_out, "directory for trace.csv")->capture_default_str();
 
   // gradcheck
-  CLI::App* grad = app.add_subcommand("gradcheck", "compare EP's gradient estimates with the exact gradient, per layer");
+  CLI::App* grad = app.add_subcommand("gradcheck", "compare EP, early inference and CHL with the exact gradient, per layer");
   std::string grad_checkpoint, grad_config, grad_out = "run";
   std::vector<std::string> grad_overrides;
   long grad_examples = 4;
