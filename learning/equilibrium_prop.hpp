@@ -109,21 +109,27 @@ class EquilibriumProp {
     detail::score_free_phase(model, s, target, cost_, summary);
 
     const T beta = T(signed_beta(first_example));
-    NudgedSystem<M, C> nudged(model, x, target, beta, cost_);
+    NudgedSystem<M, C> nudged(free, target, beta, cost_);  // reuses the free phase's input drive
     Matrix<T> s_plus = s;
     summary.nudged_phase = relax(nudged, s_plus, options_.nudged, first_example);
-    Vector<T> g_plus(grad.size()), g_ref(grad.size());
-    model.param_gradient(s_plus, x, g_plus);
+    const Matrix<T>* reference = &s;
+    Matrix<T> s_minus;
     if (options_.variant == EPVariant::symmetric) {
       nudged.set_beta(-beta);
-      Matrix<T> s_minus = s;
+      s_minus = s;
       summary.nudged_phase.merge(relax(nudged, s_minus, options_.nudged, first_example));
-      model.param_gradient(s_minus, x, g_ref);
-      grad = (g_plus - g_ref) / (T(2) * beta);
-    } else {
-      model.param_gradient(s, x, g_ref);
-      grad = (g_plus - g_ref) / beta;
+      reference = &s_minus;
     }
+    // ∂F/∂θ(s^β) − ∂F/∂θ(reference), in one pass when the model offers it (one product for W₁).
+    if constexpr (requires { model.param_gradient_difference(s_plus, s, x, grad); }) {
+      model.param_gradient_difference(s_plus, *reference, x, grad);
+    } else {
+      Vector<T> g_ref(grad.size());
+      model.param_gradient(s_plus, x, grad);
+      model.param_gradient(*reference, x, g_ref);
+      grad -= g_ref;
+    }
+    grad /= options_.variant == EPVariant::symmetric ? T(2) * beta : beta;
     return summary;
   }
 

@@ -195,6 +195,30 @@ class LayeredHopfield {
     }
   }
 
+  /// grad = Σ over the batch of ∂E/∂θ(s_a) − ∂E/∂θ(s_b): the Hebbian difference EP and CHL need,
+  /// with one product for W₁, −(ρ(s₁ᵃ) − ρ(s₁ᵇ))xᵀ, instead of two (x is the same in both phases).
+  void param_gradient_difference(ConstRef<T> s_a, ConstRef<T> s_b, ConstRef<T> x, VectorRef<T> grad) const {
+    check_shapes(s_a, x);
+    check_shapes(s_b, x);
+    require<DimensionMismatch>(grad.size() == params_.size(), "parameter gradient has ", grad.size(),
+                               " entries but the model has ", params_.size(), " parameters");
+    Matrix<T> ra(state_size_, s_a.cols()), rb(state_size_, s_b.cols());
+    rho_.rho(s_a, ra);
+    rho_.rho(s_b, rb);
+    for (Index k = 1; k <= num_layers(); ++k) {
+      const ParamBlock& wb = blocks_[std::size_t(k - 1)];
+      Eigen::Map<Matrix<T>> gw(grad.data() + wb.offset, wb.rows, wb.cols);
+      if (k == 1) {
+        gw.noalias() = -(layer(ra, 1) - layer(rb, 1)) * x.transpose();
+      } else {
+        gw.noalias() = -layer(ra, k) * layer(ra, k - 1).transpose();
+        gw.noalias() += layer(rb, k) * layer(rb, k - 1).transpose();
+      }
+      const ParamBlock& bb = blocks_[std::size_t(num_layers() + k - 1)];
+      grad.segment(bb.offset, bb.rows) = -(layer(ra, k) - layer(rb, k)).rowwise().sum();
+    }
+  }
+
   /// hv = H v per column, H = ∂²E/∂s² (the input is clamped, so it has no direction):
   /// \f[ (Hv)_k = v_k - \rho''(s_k) \odot p_k \odot v_k
   ///      - \rho'(s_k) \odot \big(W_k(\rho'(s_{k-1}) \odot v_{k-1}) + W_{k+1}^\top(\rho'(s_{k+1}) \odot v_{k+1})\big), \f]

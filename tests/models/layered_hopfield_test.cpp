@@ -200,3 +200,36 @@ TEST(LayeredHopfieldSecondOrder, MixedVectorMatchesFiniteDifferencesOfTheParamGr
 
 }  // namespace
 }  // namespace ebm
+
+namespace ebm {
+namespace {
+
+TEST(LayeredHopfieldDifference, EqualsTheDifferenceOfParameterGradients) {
+  LayeredHopfield<double> net({4, 6, 5, 3}, Activation::Kind::logistic);
+  net.init_glorot(3, 1.0);
+  net.params() += test::uniform_matrix(net.params().size(), 1, -0.1, 0.1, 4);
+  const Eigen::MatrixXd x = test::uniform_matrix(4, 7, 0, 1, 5), a = test::uniform_matrix(14, 7, -1, 1, 6),
+                        b = test::uniform_matrix(14, 7, -1, 1, 7);
+  Eigen::VectorXd ga(net.params().size()), gb(net.params().size()), diff(net.params().size());
+  net.param_gradient(a, x, ga);
+  net.param_gradient(b, x, gb);
+  net.param_gradient_difference(a, b, x, diff);
+  EXPECT_LT(test::relative_error(diff, (ga - gb).eval()), 1e-13);
+}
+
+TEST(LayeredHopfieldDriven, GradientAndEnergyFromTheCachedDriveMatchTheDirectOnes) {
+  LayeredHopfield<float> net({5, 4, 3}, Activation::Kind::tanh);
+  net.init_glorot(2, 1.5f);
+  const Eigen::MatrixXf x = test::uniform_matrix(5, 6, 0, 1, 1).cast<float>(),
+                        s = test::uniform_matrix(7, 6, -1, 1, 2).cast<float>();
+  Eigen::MatrixXf drive(4, 6), g_direct(7, 6), g_driven(7, 6);
+  net.input_drive(x, drive);
+  LayeredHopfield<float>::Workspace ws;
+  net.state_gradient(s, x, g_direct);
+  net.state_gradient_driven(s, drive, g_driven, ws);
+  EXPECT_LT((g_direct - g_driven).cwiseAbs().maxCoeff(), 1e-6f);
+  EXPECT_LT((net.energy(s, x) - net.energy_driven(s, drive, ws)).cwiseAbs().maxCoeff(), 1e-5f);
+}
+
+}  // namespace
+}  // namespace ebm
