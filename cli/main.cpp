@@ -2,7 +2,7 @@
 //
 //   ebm train --config run.toml --set data.epochs=3 --out runs/a
 //   ebm relax --checkpoint runs/a/checkpoint.bin --examples 8 --out runs/a
-//   ebm gradcheck --sizes 784,16,10 --activation logistic --out runs/a
+//   ebm gradcheck --set model.activation=logistic --set model.sizes=[784,16,10] --out runs/a
 //   ebm plot runs/a
 #include <CLI/CLI.hpp>
 #include <unistd.h>
