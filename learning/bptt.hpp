@@ -118,10 +118,8 @@ class Bptt {
   EstimateSummary estimate(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, VectorRef<T> grad,
                            Index first_example = 0) const {
     detail::check_batch(model, x, target, s, grad.size());
-    EstimateSummary summary;
     FreeSystem free(model, x);
-    summary.free_phase = relax(free, s, options_.free, first_example);
-    detail::score_free_phase(model, s, target, cost_, summary);
+    EstimateSummary summary = detail::run_free_phase(free, target, s, options_.free, cost_, first_example);
     RelaxOptions unrolled;
     unrolled.method = Method::euler;
     unrolled.dt = options_.dt;

@@ -9,6 +9,8 @@
 #include "core/concepts.hpp"
 #include "core/cost.hpp"
 #include "core/error.hpp"
+#include "core/system.hpp"
+#include "solvers/relax.hpp"
 #include "learning/estimator.hpp"
 
 namespace ebm {
@@ -78,6 +80,33 @@ void check_batch(const M& model, const ConstRef<typename M::Scalar>& x, const Co
                              s.cols(), " but should be ", model.state_size(), "×", x.cols());
   require<DimensionMismatch>(grad_size == model.params().size(), "gradient output has ", grad_size,
                              " entries but the model has ", model.params().size(), " parameters");
+}
+
+/// The start every estimator shares (after check_batch): relax the free phase of `free` from `s`
+/// (left at the free fixed point) and score it. Returns the summary the estimator goes on filling.
+template <class M, class C>
+EstimateSummary run_free_phase(const FreeSystem<M>& free, ConstRef<typename M::Scalar> target,
+                               Matrix<typename M::Scalar>& s, const RelaxOptions& options, const C& cost,
+                               Index first_example) {
+  EstimateSummary summary;
+  summary.free_phase = relax(free, s, options, first_example);
+  score_free_phase(free.model(), s, target, cost, summary);
+  return summary;
+}
+
+/// grad = Σ over the batch of ∂E/∂θ(s_a) − ∂E/∂θ(s_b), the Hebbian difference of EP, CHL and
+/// early inference: in one pass when the model offers it (one product for W₁), else two.
+template <class M>
+void param_gradient_difference(const M& model, ConstRef<typename M::Scalar> s_a, ConstRef<typename M::Scalar> s_b,
+                               ConstRef<typename M::Scalar> x, VectorRef<typename M::Scalar> grad) {
+  if constexpr (requires { model.param_gradient_difference(s_a, s_b, x, grad); }) {
+    model.param_gradient_difference(s_a, s_b, x, grad);
+  } else {
+    Vector<typename M::Scalar> g_b(grad.size());
+    model.param_gradient(s_a, x, grad);
+    model.param_gradient(s_b, x, g_b);
+    grad -= g_b;
+  }
 }
 
 }  // namespace detail

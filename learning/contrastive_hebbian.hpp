@@ -88,15 +88,10 @@ class ContrastiveHebbian {
   EstimateSummary estimate(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, VectorRef<T> grad,
                            Index first_example = 0) const {
     detail::check_batch(model, x, target, s, grad.size());
-    EstimateSummary summary;
     FreeSystem free(model, x);
-    summary.free_phase = relax(free, s, options_.free, first_example);
-    detail::score_free_phase(model, s, target, cost_, summary);
+    EstimateSummary summary = detail::run_free_phase(free, target, s, options_.free, cost_, first_example);
     Matrix<T> clamped_state = clamped_phase(model, x, target, s, summary.nudged_phase, first_example);
-    Vector<T> g_free(grad.size()), g_clamped(grad.size());
-    model.param_gradient(clamped_state, x, g_clamped);
-    model.param_gradient(s, x, g_free);
-    grad = g_clamped - g_free;
+    detail::param_gradient_difference(model, clamped_state, s, x, grad);
     return summary;
   }
 

@@ -131,16 +131,12 @@ class EarlyInference {
   EstimateSummary estimate(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, VectorRef<T> grad,
                            Index first_example = 0) const {
     detail::check_batch(model, x, target, s, grad.size());
-    EstimateSummary summary;
     FreeSystem free(model, x);
-    summary.free_phase = relax(free, s, options_.free, first_example);
-    detail::score_free_phase(model, s, target, cost_, summary);
+    EstimateSummary summary = detail::run_free_phase(free, target, s, options_.free, cost_, first_example);
     const long steps = options_.steps > 0 ? options_.steps : long(model.layer_blocks().size());
     const auto traj = early_trajectory(model, x, target, s, options_.beta, options_.dt, steps, cost_);
-    Vector<T> gb(grad.size()), g0(grad.size());
-    model.param_gradient(traj.nudged.back(), x, gb);
-    model.param_gradient(traj.free.back(), x, g0);
-    grad = (gb - g0) / T(options_.beta);
+    detail::param_gradient_difference(model, traj.nudged.back(), traj.free.back(), x, grad);
+    grad /= T(options_.beta);
     summary.nudged_phase.method = Method::euler;
     summary.nudged_phase.steps_accepted = steps;
     summary.nudged_phase.t_final = double(steps) * options_.dt;

@@ -103,10 +103,8 @@ class EquilibriumProp {
   EstimateSummary estimate(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, VectorRef<T> grad,
                            Index first_example = 0) const {
     detail::check_batch(model, x, target, s, grad.size());
-    EstimateSummary summary;
     FreeSystem free(model, x);
-    summary.free_phase = relax(free, s, options_.free, first_example);
-    detail::score_free_phase(model, s, target, cost_, summary);
+    EstimateSummary summary = detail::run_free_phase(free, target, s, options_.free, cost_, first_example);
 
     const T beta = T(signed_beta(first_example));
     NudgedSystem<M, C> nudged(free, target, beta, cost_);  // reuses the free phase's input drive
@@ -120,15 +118,7 @@ class EquilibriumProp {
       summary.nudged_phase.merge(relax(nudged, s_minus, options_.nudged, first_example));
       reference = &s_minus;
     }
-    // ∂F/∂θ(s^β) − ∂F/∂θ(reference), in one pass when the model offers it (one product for W₁).
-    if constexpr (requires { model.param_gradient_difference(s_plus, s, x, grad); }) {
-      model.param_gradient_difference(s_plus, *reference, x, grad);
-    } else {
-      Vector<T> g_ref(grad.size());
-      model.param_gradient(s_plus, x, grad);
-      model.param_gradient(*reference, x, g_ref);
-      grad -= g_ref;
-    }
+    detail::param_gradient_difference(model, s_plus, *reference, x, grad);  // ∂F/∂θ = ∂E/∂θ: C has no θ
     grad /= options_.variant == EPVariant::symmetric ? T(2) * beta : beta;
     return summary;
   }

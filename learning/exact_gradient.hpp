@@ -151,10 +151,8 @@ class ExactGradient {
   EstimateSummary estimate(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, VectorRef<T> grad,
                            Index first_example = 0) const {
     detail::check_batch(model, x, target, s, grad.size());
-    EstimateSummary summary;
     FreeSystem free(model, x);
-    summary.free_phase = relax(free, s, options_.free, first_example);
-    detail::score_free_phase(model, s, target, cost_, summary);
+    EstimateSummary summary = detail::run_free_phase(free, target, s, options_.free, cost_, first_example);
     grad = implicit_gradient(model, s, x, target, options_, cost_).grad;
     return summary;
   }
