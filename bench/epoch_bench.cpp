@@ -1,7 +1,14 @@
 // One EP training epoch on Fashion-MNIST in the configuration of the popular PyTorch EP code:
 // 784-512-10 hard-sigmoid network, fixed-point dynamics with 30 free and 10 nudged steps,
 // batch 50, one-sided EP (β = 0.5), SGD, float. Reported as seconds per epoch, examples per
-// second, and the throughput with N threads over 1 thread measured in the same run.
+// second, and two ratios measured in the same run:
+//   vs_1_thread  throughput with N threads over throughput with 1 thread;
+//   vs_gemm      achieved FLOP/s over N × the FLOP/s of one thread's Eigen product W₁x (512×784 by
+//                784×25, a chunk's input drive). FLOPs are those the algorithm needs per example:
+//                W₁x (2·784·512), 40 steps of W₂ρ(s₁) and W₂ᵀρ(s₂) (40·4·512·10), and the
+//                update's ΔW₁ = Δρ(s₁)xᵀ and ΔW₂ (2·784·512 + 2·2·512·10); not the elementwise work.
+// `ep_epoch_per_chunk` runs the reference path (parallel.tiled_update = false: one full-size
+// estimate per chunk, summed), for comparison.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -31,7 +38,7 @@ ebm::RelaxOptions fixed_steps(long steps) {
 
 /// Seconds for one epoch over the first `examples` training images; the final test accuracy
 /// of the epoch goes to `accuracy` when given.
-double epoch_seconds(int threads, ebm::Index examples) {
+double epoch_seconds(int threads, ebm::Index examples, bool tiled = true) {
   const auto& all = fashion_train();
   ebm::LabelledImages<float> train;
   train.images = all.images.leftCols(examples);
@@ -50,7 +57,7 @@ double epoch_seconds(int threads, ebm::Index examples) {
   options.batch_size = 50;
   options.epochs = 1;
   options.eval_train_size = 1;  // measure training, not evaluation
-  options.parallel = ebm::ParallelOptions{threads, 25};
+  options.parallel = ebm::ParallelOptions{threads, 25, tiled};
   options.eval_relax = ep.free;
   ebm::Trainer trainer(net, estimator, optimizer, options);
   const auto start = Clock::now();
@@ -58,14 +65,36 @@ double epoch_seconds(int threads, ebm::Index examples) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-void ep_epoch(benchmark::State& state) {
+/// FLOP/s of Eigen's W₁x for a chunk of 25 (512×784 by 784×25), best of several runs.
+double gemm_rate() {
+  static const double rate = [] {
+    const ebm::Matrix<float> a = ebm::Matrix<float>::Random(512, 784), b = ebm::Matrix<float>::Random(784, 25);
+    ebm::Matrix<float> c(512, 25);
+    double best = 1e300;
+    for (int trial = 0; trial < 7; ++trial) {
+      const auto start = Clock::now();
+      for (int r = 0; r < 200; ++r) {
+        c.noalias() = a * b;
+        benchmark::DoNotOptimize(c.data());
+      }
+      best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count() / 200);
+    }
+    return 2.0 * 512 * 784 * 25 / best;
+  }();
+  return rate;
+}
+
+constexpr double kFlopsPerExample = 2.0 * 784 * 512 + 40 * 4.0 * 512 * 10 + 2.0 * 784 * 512 + 4.0 * 512 * 10;
+
+void run_epochs(benchmark::State& state, bool tiled) {
   const int threads = int(state.range(0));
   const ebm::Index examples = state.range(1);
-  const double one_thread = threads == 1 ? 0 : epoch_seconds(1, examples);
+  const double gemm = gemm_rate();
+  const double one_thread = threads == 1 ? 0 : epoch_seconds(1, examples, tiled);
   double seconds = 0;
   long epochs = 0;
   for (auto _ : state) {
-    const double t = epoch_seconds(threads, examples);
+    const double t = epoch_seconds(threads, examples, tiled);
     state.SetIterationTime(t);
     seconds += t;
     ++epochs;
@@ -74,8 +103,12 @@ void ep_epoch(benchmark::State& state) {
   state.SetItemsProcessed(epochs * examples);
   state.counters["s/epoch"] = per_epoch;
   state.counters["s/60k_epoch"] = per_epoch * 60000.0 / double(examples);
+  state.counters["vs_gemm"] = kFlopsPerExample * double(examples) / per_epoch / (gemm * threads);
   if (threads != 1) state.counters["vs_1_thread"] = one_thread / per_epoch;
 }
+
+void ep_epoch(benchmark::State& state) { run_epochs(state, true); }
+void ep_epoch_per_chunk(benchmark::State& state) { run_epochs(state, false); }
 
 }  // namespace
 
@@ -85,6 +118,13 @@ BENCHMARK(ep_epoch)
     ->Args({1, 60000})
     ->Args({2, 60000})
     ->Args({2, 6000})
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond);
+
+BENCHMARK(ep_epoch_per_chunk)
+    ->ArgNames({"threads", "examples"})
+    ->Args({2, 60000})
     ->UseManualTime()
     ->Iterations(1)
     ->Unit(benchmark::kSecond);

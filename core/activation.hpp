@@ -121,6 +121,19 @@ class Activation {
     }
   }
 
+  /// g ← s − ρ′(s) ⊙ g, given r = ρ(s): the last pass of a Hopfield state gradient, in one sweep
+  /// and without recomputing the exponential (ρ′ = r(1 − r) for the logistic, 1 − r² for tanh).
+  template <class S, class R, class G> void chain_gradient(const S& s, const R& r, G& g) const {
+    using T = typename S::Scalar;
+    switch (kind_) {
+      case Kind::hard_sigmoid:
+        g.array() = (s.array() >= T(0) && s.array() <= T(1)).select(s.array() - g.array(), s.array());
+        return;
+      case Kind::logistic: g.array() = s.array() - r.array() * (T(1) - r.array()) * g.array(); return;
+      case Kind::tanh: g.array() = s.array() - (T(1) - r.array().square()) * g.array(); return;
+    }
+  }
+
   /// The range ρ maps onto when it is bounded by a box the dynamics never needs to leave:
   /// the hard sigmoid is constant outside [0, 1], so states there carry no information and
   /// the fixed-point update clips to it. Returns false for ρ without such a box.

@@ -98,6 +98,19 @@ concept HasInputDrive = HasScalar<M> && requires(const M& m, const Matrix<typena
   { m.energy_driven(s, s, ws) } -> std::convertible_to<RowVector<typename M::Scalar>>;
 };
 
+/// Optional fast path: the Hebbian difference Σ ∂E/∂θ(s_a) − ∂E/∂θ(s_b) of a whole minibatch,
+/// computed in tiles (contiguous ranges of params()) that are independent of one another, so that
+/// a trainer can compute and apply them in parallel while each is in cache. `hebbian_rates` reads
+/// the batch once; each tile then reads only it and x.
+template <class M>
+concept HasTiledHebbian = HasScalar<M> && requires(const M& m, const Matrix<typename M::Scalar>& s,
+                                                   typename M::HebbianRates& r, typename M::Scalar* out) {
+  m.hebbian_rates(s, s, s, r);
+  { m.param_tile_count() } -> std::convertible_to<Index>;
+  { m.param_tile(Index(0)) } -> std::convertible_to<Block>;
+  m.param_gradient_difference_tile(r, s, Index(0), out);
+};
+
 /// Optional: a model may restrict its states to a box (see Activation::clip_range).
 /// `projects()` says whether it does for this instance (a LayeredHopfield does with the hard
 /// sigmoid only); euler and fixed_point then project after each step.

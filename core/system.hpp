@@ -40,6 +40,7 @@ struct InputCache<M> {
   void init(const M& model, const ConstRef<typename M::Scalar>& x) {
     drive.resize(model.input_drive_rows(), x.cols());
     model.input_drive(x, drive);
+    if constexpr (requires { model.prepare(workspace); }) model.prepare(workspace);
   }
   void gradient(const M& model, ConstRef<typename M::Scalar> s, ConstRef<typename M::Scalar> /*x*/,
                 MutRef<typename M::Scalar> g) const {

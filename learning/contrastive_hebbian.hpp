@@ -88,12 +88,26 @@ class ContrastiveHebbian {
   EstimateSummary estimate(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, VectorRef<T> grad,
                            Index first_example = 0) const {
     detail::check_batch(model, x, target, s, grad.size());
-    FreeSystem free(model, x);
-    EstimateSummary summary = detail::run_free_phase(free, target, s, options_.free, cost_, first_example);
-    Matrix<T> clamped_state = clamped_phase(model, x, target, s, summary.nudged_phase, first_example);
-    detail::param_gradient_difference(model, clamped_state, s, x, grad);
+    Matrix<T> clamped_state, free_state;
+    const EstimateSummary summary = relax_pair(model, x, target, s, clamped_state, free_state, first_example);
+    detail::param_gradient_difference(model, clamped_state, free_state, x, grad);
     return summary;
   }
+
+  /// The relaxations of estimate() without the parameter gradient (see HebbianPairEstimator):
+  /// s_a = the clamped fixed point, s_b = the free one (also left in `s`), divisor 1.
+  template <EnergyModel M>
+    requires std::same_as<typename M::Scalar, T>
+  EstimateSummary relax_pair(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, Matrix<T>& s_a,
+                             Matrix<T>& s_b, Index first_example = 0) const {
+    detail::check_batch(model, x, target, s, model.params().size());
+    FreeSystem free(model, x);
+    EstimateSummary summary = detail::run_free_phase(free, target, s, options_.free, cost_, first_example);
+    s_a = clamped_phase(model, x, target, s, summary.nudged_phase, first_example);
+    s_b = s;
+    return summary;
+  }
+  double pair_divisor() const { return 1.0; }
 
   /// The clamped fixed point reached from the free state `s`.
   template <EnergyModel M>

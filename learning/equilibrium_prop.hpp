@@ -103,25 +103,42 @@ class EquilibriumProp {
   EstimateSummary estimate(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, VectorRef<T> grad,
                            Index first_example = 0) const {
     detail::check_batch(model, x, target, s, grad.size());
+    Matrix<T> s_a, s_b;
+    const EstimateSummary summary = relax_pair(model, x, target, s, s_a, s_b, first_example);
+    detail::param_gradient_difference(model, s_a, s_b, x, grad);  // ∂F/∂θ = ∂E/∂θ: C has no θ
+    grad /= T(pair_divisor());
+    return summary;
+  }
+
+  /// The relaxations of estimate() without the parameter gradient, for a trainer that computes the
+  /// Hebbian difference of a whole minibatch at once (see HebbianPairEstimator): on return `s` is
+  /// the free fixed point and the estimate is
+  /// \f$ \frac{1}{\text{pair\_divisor}()}\sum_{\text{batch}}\big[\partial_\theta E(s_a) - \partial_\theta E(s_b)\big] \f$.
+  /// A negative β of the random-sign variant is folded into the order of the pair (s_a = s⁰,
+  /// s_b = s^{−β}), so that the divisor is always positive.
+  template <EnergyModel M>
+    requires std::same_as<typename M::Scalar, T>
+  EstimateSummary relax_pair(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, Matrix<T>& s_a,
+                             Matrix<T>& s_b, Index first_example = 0) const {
+    detail::check_batch(model, x, target, s, model.params().size());
     FreeSystem free(model, x);
     EstimateSummary summary = detail::run_free_phase(free, target, s, options_.free, cost_, first_example);
 
     const T beta = T(signed_beta(first_example));
     NudgedSystem<M, C> nudged(free, target, beta, cost_);  // reuses the free phase's input drive
-    Matrix<T> s_plus = s;
-    summary.nudged_phase = relax(nudged, s_plus, options_.nudged, first_example);
-    const Matrix<T>* reference = &s;
-    Matrix<T> s_minus;
+    Matrix<T>& s_beta = beta > T(0) ? s_a : s_b;
+    s_beta = s;
+    summary.nudged_phase = relax(nudged, s_beta, options_.nudged, first_example);
+    Matrix<T>& reference = beta > T(0) ? s_b : s_a;
+    reference = s;
     if (options_.variant == EPVariant::symmetric) {
       nudged.set_beta(-beta);
-      s_minus = s;
-      summary.nudged_phase.merge(relax(nudged, s_minus, options_.nudged, first_example));
-      reference = &s_minus;
+      summary.nudged_phase.merge(relax(nudged, reference, options_.nudged, first_example));
     }
-    detail::param_gradient_difference(model, s_plus, *reference, x, grad);  // ∂F/∂θ = ∂E/∂θ: C has no θ
-    grad /= options_.variant == EPVariant::symmetric ? T(2) * beta : beta;
     return summary;
   }
+  /// β for the one-sided and random-sign estimates, 2β for the symmetric one.
+  double pair_divisor() const { return options_.variant == EPVariant::symmetric ? 2 * options_.beta : options_.beta; }
 
  private:
   EPOptions options_;

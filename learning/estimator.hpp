@@ -46,4 +46,17 @@ concept Estimator = EnergyModel<M> && requires(const E& e, const M& m, const Mat
   { e.estimate(m, x, x, s, g, Index(0)) } -> std::convertible_to<EstimateSummary>;
 };
 
+/// Optional: an estimator whose estimate is a Hebbian difference of two relaxed states,
+/// \f$ \frac{1}{\text{pair\_divisor}()} \sum_{\text{batch}} \big[\partial_\theta E(s_a) - \partial_\theta E(s_b)\big] \f$
+/// (EP, CHL). `relax_pair(model, x, target, s, s_a, s_b, first_example)` runs the relaxations
+/// only, so that a trainer can relax the chunks of a minibatch in parallel and then compute the
+/// difference of the whole minibatch at once (HasTiledHebbian), instead of one per chunk.
+template <class E, class M>
+concept HebbianPairEstimator =
+    Estimator<E, M> && requires(const E& e, const M& m, const Matrix<typename M::Scalar>& x,
+                                Matrix<typename M::Scalar>& s) {
+      { e.relax_pair(m, x, x, s, s, s, Index(0)) } -> std::convertible_to<EstimateSummary>;
+      { e.pair_divisor() } -> std::convertible_to<double>;
+    };
+
 }  // namespace ebm

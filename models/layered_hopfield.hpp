@@ -2,6 +2,7 @@
 /// \file
 /// The layered Hopfield energy of Scellier & Bengio (2017).
 
+#include <algorithm>
 #include <cmath>
 #include <concepts>
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include "core/concepts.hpp"
 #include "core/error.hpp"
 #include "core/random.hpp"
+#include "core/small_products.hpp"
 
 namespace ebm {
 
@@ -34,10 +36,16 @@ template <std::floating_point T>
 class LayeredHopfield {
  public:
   using Scalar = T;
-  /// Scratch matrices of the driven evaluations, one per thread; sized on first use.
+  /// What the driven evaluations of one system (one thread) keep: scratch space sized on first
+  /// use, and, made by prepare() when the system is built, Wᵀ of each narrow layer for the
+  /// small-product kernels (core/small_products.hpp).
   struct Workspace {
-    Matrix<T> r, d;
+    Matrix<T> r;
+    std::vector<Matrix<T>> wt;  ///< wt[k] = W_kᵀ for a narrow layer k ≥ 2, empty otherwise
+    bool prepared = false;
   };
+  /// A layer this narrow (output units of a classifier) takes the small-product kernels.
+  static constexpr Index kNarrow = 16;
 
   /// `sizes` = {n₀ (input), n₁, …, n_L (output)}; at least an input and an output layer.
   explicit LayeredHopfield(std::vector<Index> sizes, Activation rho = Activation::Kind::hard_sigmoid)
@@ -63,6 +71,16 @@ class LayeredHopfield {
       row += sizes_[k];
     }
     state_size_ = row;
+    for (std::size_t k = 1; k < sizes_.size(); ++k) {
+      const Index rows = sizes_[k], cols = sizes_[k - 1];
+      const Index per_tile = std::max<Index>(1, kTileEntries / rows);
+      for (Index c = 0; c < cols; c += per_tile) {
+        const Index n = std::min(per_tile, cols - c);
+        tiles_.push_back({blocks_[k - 1].offset + c * rows, n * rows, Index(k), c, n});
+      }
+    }
+    // The biases b₁…b_L follow each other: one tile (b_k's rows of the state are layer k's).
+    tiles_.push_back({blocks_[sizes_.size() - 1].offset, state_size_, 0, 0, 0});
   }
 
   /// Glorot-uniform weights (scaled by `gain`), zero biases; reproducible from `seed`.
@@ -111,11 +129,12 @@ class LayeredHopfield {
   RowVector<T> energy(ConstRef<T> s, ConstRef<T> x) const {
     check_shapes(s, x);
     Workspace ws;
-    const Matrix<T> drive = weight(1) * x;
+    Matrix<T> drive(sizes_[1], x.cols());
+    input_drive(x, drive);
     return energy_driven(s, drive, ws);
   }
 
-  /// E per example from a precomputed drive = W₁x (see HasInputDrive).
+  /// E per example from a precomputed drive = W₁x + b₁ (see HasInputDrive).
   RowVector<T> energy_driven(ConstRef<T> s, ConstRef<T> drive, Workspace& ws) const {
     require<DimensionMismatch>(s.rows() == state_size_, "state has ", s.rows(), " rows but the network ", describe(),
                                " has ", state_size_, " free units");
@@ -126,11 +145,12 @@ class LayeredHopfield {
     RowVector<T> e = T(0.5) * s.colwise().squaredNorm();
     for (Index k = 1; k <= num_layers(); ++k) {
       const auto rk = layer(ws.r, k);
-      if (k == 1)
-        e.noalias() -= (rk.array() * drive.array()).matrix().colwise().sum();
-      else
+      if (k == 1) {
+        e.noalias() -= (rk.array() * drive.array()).matrix().colwise().sum();  // b₁ is in the drive
+      } else {
         e.noalias() -= (rk.array() * (weight(k) * layer(ws.r, k - 1)).array()).matrix().colwise().sum();
-      e.noalias() -= bias(k).transpose() * rk;
+        e.noalias() -= bias(k).transpose() * rk;
+      }
     }
     return e;
   }
@@ -138,19 +158,32 @@ class LayeredHopfield {
   void state_gradient(ConstRef<T> s, ConstRef<T> x, MutRef<T> g) const {
     check_shapes(s, x);
     Workspace ws;
-    const Matrix<T> drive = weight(1) * x;
+    prepare(ws);
+    Matrix<T> drive(sizes_[1], x.cols());
+    input_drive(x, drive);
     state_gradient_driven(s, drive, g, ws);
   }
 
   /// Rows of the input drive: the first hidden layer's n₁.
   Index input_drive_rows() const { return sizes_[1]; }
-  /// drive = W₁x, the clamped input's constant contribution to layer 1 (see HasInputDrive).
+  /// drive = W₁x + b₁, the clamped input's constant contribution to layer 1 (see HasInputDrive).
   void input_drive(ConstRef<T> x, MutRef<T> drive) const {
     require<DimensionMismatch>(x.rows() == input_size(), "clamped input has ", x.rows(), " rows but the network ",
                                describe(), " has ", input_size(), " input units");
     drive.noalias() = weight(1) * x;
+    drive.colwise() += bias(1);
   }
-  /// ∂E/∂s from a precomputed drive = W₁x, without allocating once `ws` has its size.
+  /// Readies a workspace for driven evaluations with the current parameters: Wᵀ of the narrow
+  /// layers. A system calls it when it is built; without it the evaluations use Eigen's products.
+  void prepare(Workspace& ws) const {
+    ws.wt.assign(std::size_t(num_layers() + 1), Matrix<T>());
+    for (Index k = 2; k <= num_layers(); ++k)
+      if (sizes_[std::size_t(k)] <= kNarrow) ws.wt[std::size_t(k)] = weight(k).transpose();
+    ws.prepared = true;
+  }
+  /// ∂E/∂s from a precomputed drive = W₁x + b₁, without allocating once `ws` has its size:
+  /// the pre-activations p_k = W_kρ(s_{k−1}) + W_{k+1}ᵀρ(s_{k+1}) + b_k go straight into g,
+  /// then one pass makes g = s − ρ′(s) ⊙ p (ρ′ from ρ(s), not recomputed).
   void state_gradient_driven(ConstRef<T> s, ConstRef<T> drive, MutRef<T> g, Workspace& ws) const {
     require<DimensionMismatch>(s.rows() == state_size_, "state has ", s.rows(), " rows but the network ", describe(),
                                " has ", state_size_, " free units");
@@ -162,19 +195,30 @@ class LayeredHopfield {
                                g.cols(), " but the state is ", s.rows(), "×", s.cols());
     const Index L = num_layers();
     ws.r.resize(state_size_, s.cols());
-    ws.d.resize(state_size_, s.cols());
     rho_.rho(s, ws.r);
-    rho_.d_rho(s, ws.d);
+    auto narrow = [&](Index k) { return ws.prepared && ws.wt[std::size_t(k)].size() > 0; };
     for (Index k = 1; k <= L; ++k) {
       auto gk = layer(g, k);
-      if (k == 1)
-        gk = drive;
-      else
-        gk.noalias() = weight(k) * layer(ws.r, k - 1);
-      if (k < L) gk.noalias() += weight(k + 1).transpose() * layer(ws.r, k + 1);
-      gk.colwise() += bias(k);
+      // From below: the drive (k = 1) or W_k ρ(s_{k−1}) + b_k.
+      if (k > 1) {
+        if (narrow(k))
+          small_outer_product(ws.wt[std::size_t(k)], layer(ws.r, k - 1), gk);
+        else
+          gk.noalias() = weight(k) * layer(ws.r, k - 1);
+        gk.colwise() += bias(k);
+      }
+      // From above: W_{k+1}ᵀ ρ(s_{k+1}).
+      if (k < L && narrow(k + 1)) {
+        if (k == 1)
+          small_inner_product(ws.wt[std::size_t(k + 1)], layer(ws.r, k + 1), drive, true, gk);
+        else
+          small_inner_product(ws.wt[std::size_t(k + 1)], layer(ws.r, k + 1), gk, true, gk);
+      } else {
+        if (k == 1) gk = drive;
+        if (k < L) gk.noalias() += weight(k + 1).transpose() * layer(ws.r, k + 1);
+      }
     }
-    g = s - (ws.d.array() * g.array()).matrix();
+    rho_.chain_gradient(s, ws.r, g);
   }
 
   void param_gradient(ConstRef<T> s, ConstRef<T> x, VectorRef<T> grad) const {
@@ -197,27 +241,55 @@ class LayeredHopfield {
 
   /// grad = Σ over the batch of ∂E/∂θ(s_a) − ∂E/∂θ(s_b): the Hebbian difference EP and CHL need,
   /// with one product for W₁, −(ρ(s₁ᵃ) − ρ(s₁ᵇ))xᵀ, instead of two (x is the same in both phases).
+  /// Computed tile by tile (see param_tile), exactly as a trainer computes it in parallel.
   void param_gradient_difference(ConstRef<T> s_a, ConstRef<T> s_b, ConstRef<T> x, VectorRef<T> grad) const {
-    check_shapes(s_a, x);
-    check_shapes(s_b, x);
     require<DimensionMismatch>(grad.size() == params_.size(), "parameter gradient has ", grad.size(),
                                " entries but the model has ", params_.size(), " parameters");
-    Matrix<T> ra(state_size_, s_a.cols()), rb(state_size_, s_b.cols());
-    rho_.rho(s_a, ra);
-    rho_.rho(s_b, rb);
-    for (Index k = 1; k <= num_layers(); ++k) {
-      const ParamBlock& wb = blocks_[std::size_t(k - 1)];
-      Eigen::Map<Matrix<T>> gw(grad.data() + wb.offset, wb.rows, wb.cols);
-      if (k == 1) {
-        gw.noalias() = -(layer(ra, 1) - layer(rb, 1)) * x.transpose();
-      } else {
-        gw.noalias() = -layer(ra, k) * layer(ra, k - 1).transpose();
-        gw.noalias() += layer(rb, k) * layer(rb, k - 1).transpose();
-      }
-      const ParamBlock& bb = blocks_[std::size_t(num_layers() + k - 1)];
-      grad.segment(bb.offset, bb.rows) = -(layer(ra, k) - layer(rb, k)).rowwise().sum();
+    HebbianRates rates;
+    hebbian_rates(s_a, s_b, x, rates);
+    for (Index i = 0; i < param_tile_count(); ++i)
+      param_gradient_difference_tile(rates, x, i, grad.data() + param_tile(i).offset);
+  }
+
+  /// What every tile of the Hebbian difference reads: ρ(s_a), ρ(s_b) and ρ(s₁ᵃ) − ρ(s₁ᵇ).
+  struct HebbianRates {
+    Matrix<T> a, b, delta1;
+  };
+  /// Fills `rates` for the batch (s_a, s_b, x); reuses its storage.
+  void hebbian_rates(ConstRef<T> s_a, ConstRef<T> s_b, ConstRef<T> x, HebbianRates& rates) const {
+    check_shapes(s_a, x);
+    check_shapes(s_b, x);
+    rates.a.resize(state_size_, s_a.cols());
+    rates.b.resize(state_size_, s_b.cols());
+    rho_.rho(s_a, rates.a);
+    rho_.rho(s_b, rates.b);
+    rates.delta1 = layer(rates.a, 1) - layer(rates.b, 1);
+  }
+  /// The parameters cut into tiles, contiguous ranges of params() (groups of whole columns of one
+  /// W_k, or all the biases) of about kTileEntries entries: small enough to stay in cache between
+  /// their gradient and their update, many enough to share among threads. The cut depends on the
+  /// sizes only, so a tiled update gives the same bits for any number of threads.
+  Index param_tile_count() const { return Index(tiles_.size()); }
+  Block param_tile(Index i) const { return {tiles_[std::size_t(i)].offset, tiles_[std::size_t(i)].size}; }
+  /// out[0, param_tile(i).size) = the tile's entries of Σ ∂E/∂θ(s_a) − ∂E/∂θ(s_b).
+  void param_gradient_difference_tile(const HebbianRates& rates, ConstRef<T> x, Index i, T* out) const {
+    const Tile& tile = tiles_[std::size_t(i)];
+    if (tile.layer == 0) {  // the biases: −Σ_batch (ρ(s_kᵃ) − ρ(s_kᵇ))
+      Eigen::Map<Vector<T>> g(out, tile.size);
+      g = -(rates.a - rates.b).rowwise().sum();
+      return;
+    }
+    const Index k = tile.layer;
+    Eigen::Map<Matrix<T>> gw(out, sizes_[std::size_t(k)], tile.cols);
+    if (k == 1) {
+      gw.noalias() = -rates.delta1 * x.middleRows(tile.col, tile.cols).transpose();
+    } else {
+      gw.noalias() = -layer(rates.a, k) * layer(rates.a, k - 1).middleRows(tile.col, tile.cols).transpose();
+      gw.noalias() += layer(rates.b, k) * layer(rates.b, k - 1).middleRows(tile.col, tile.cols).transpose();
     }
   }
+  /// Entries per parameter tile: 128 KiB of floats, a quarter of a typical L2 cache.
+  static constexpr Index kTileEntries = Index(1) << 15;
 
   /// hv = H v per column, H = ∂²E/∂s² (the input is clamped, so it has no direction):
   /// \f[ (Hv)_k = v_k - \rho''(s_k) \odot p_k \odot v_k
@@ -314,8 +386,14 @@ class LayeredHopfield {
     return o.str();
   }
 
+  /// A parameter tile: `cols` columns of W_layer from column `col`, or (layer 0) all the biases.
+  struct Tile {
+    Index offset, size, layer, col, cols;
+  };
+
   std::vector<Index> sizes_;
   Activation rho_;
+  std::vector<Tile> tiles_;
   std::vector<ParamBlock> blocks_;
   std::vector<Block> layers_;
   Index state_size_ = 0;

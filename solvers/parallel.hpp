@@ -21,6 +21,10 @@ namespace ebm {
 struct ParallelOptions {
   int threads = 0;   ///< 0: all the machine's cores
   Index chunk = 64;  ///< examples per task; each task does matrix–matrix work on its chunk
+  /// Training with an estimator and a model that allow it (HebbianPairEstimator, HasTiledHebbian):
+  /// relax the chunks in parallel, then compute and apply the update of the whole minibatch in
+  /// parameter tiles, in parallel. false: sum one full-size estimate per chunk (the reference path).
+  bool tiled_update = true;
 
   void validate() const {
     require<InvalidOptions>(threads >= 0, "parallel.threads must be ≥ 0 (0 = all cores), got ", threads);
@@ -28,24 +32,53 @@ struct ParallelOptions {
   }
 };
 
+/// A TBB arena with a fixed number of threads, made once and reused by many parallel loops
+/// (a trainer runs two per minibatch: making an arena each time costs thread wake-ups).
+class ThreadArena {
+ public:
+  /// `threads` = 0: all the machine's cores.
+  explicit ThreadArena(int threads = 0)
+      : arena_(threads > 0 ? threads : oneapi::tbb::info::default_concurrency()) {}
+  int threads() const { return arena_.max_concurrency(); }
+
+  /// Calls f(i) for i in [0, n) in parallel. Which thread runs which i never changes a result
+  /// as long as each f(i) writes only its own output.
+  template <class F>
+  void parallel_for(Index n, F&& f) {
+    if (n <= 0) return;
+    arena_.execute([&] {
+      oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<Index>(0, n, 1),
+                                [&](const oneapi::tbb::blocked_range<Index>& range) {
+                                  for (Index i = range.begin(); i != range.end(); ++i) f(i);
+                                });
+    });
+  }
+
+  /// Calls f(first_column, column_count) for each chunk of `chunk` columns of a batch of `batch`
+  /// columns, in parallel, and returns the results in chunk order.
+  template <class F>
+  auto for_each_chunk(Index batch, Index chunk, F&& f) {
+    using Result = decltype(f(Index(0), Index(0)));
+    const Index chunks = (batch + chunk - 1) / chunk;
+    std::vector<Result> results(static_cast<std::size_t>(chunks));
+    parallel_for(chunks, [&](Index c) {
+      const Index first = c * chunk;
+      results[std::size_t(c)] = f(first, std::min(chunk, batch - first));
+    });
+    return results;
+  }
+
+ private:
+  oneapi::tbb::task_arena arena_;
+};
+
 /// Calls f(first_column, column_count) for each chunk of a batch of `batch` columns, in
 /// parallel, and returns the results in chunk order.
 template <class F>
 auto for_each_chunk(Index batch, const ParallelOptions& options, F&& f) {
   options.validate();
-  using Result = decltype(f(Index(0), Index(0)));
-  const Index chunks = (batch + options.chunk - 1) / options.chunk;
-  std::vector<Result> results(static_cast<std::size_t>(chunks));
-  auto body = [&](const oneapi::tbb::blocked_range<Index>& range) {
-    for (Index c = range.begin(); c != range.end(); ++c) {
-      const Index first = c * options.chunk;
-      results[std::size_t(c)] = f(first, std::min(options.chunk, batch - first));
-    }
-  };
-  const int threads = options.threads > 0 ? options.threads : oneapi::tbb::info::default_concurrency();
-  oneapi::tbb::task_arena arena(threads);
-  arena.execute([&] { oneapi::tbb::parallel_for(oneapi::tbb::blocked_range<Index>(0, chunks, 1), body); });
-  return results;
+  ThreadArena arena(options.threads);
+  return arena.for_each_chunk(batch, options.chunk, std::forward<F>(f));
 }
 
 /// Runs `relax_chunk(s_chunk, first_column)` on each chunk of the columns of `s` in parallel

@@ -56,12 +56,14 @@ inline std::size_t layer_of(const std::vector<Block>& layers, Index row) {
   return 0;
 }
 
-/// Empty when s is finite and bounded, otherwise a sentence saying where it is not.
+/// Empty when s is finite and bounded, otherwise a sentence saying where it is not (`what` names
+/// the quantity: "state", or "energy gradient" for ∂F/∂s).
 template <class T>
 std::string find_divergence(const Matrix<T>& s, const std::vector<Block>& layers, double bound,
-                            Index first_example) {
-  // One pass: a NaN fails the comparison too.
-  if ((s.array().abs() <= T(bound)).all()) return {};
+                            Index first_example, const char* what = "state") {
+  // One vectorised pass (a max that propagates NaN, so that a NaN fails the comparison too);
+  // the slow search below runs only when something is wrong.
+  if (s.size() == 0 || s.array().abs().template maxCoeff<Eigen::PropagateNaN>() <= T(bound)) return {};
   for (Index j = 0; j < s.cols(); ++j)
     for (Index i = 0; i < s.rows(); ++i) {
       const double v = double(s(i, j));
@@ -69,11 +71,11 @@ std::string find_divergence(const Matrix<T>& s, const std::vector<Block>& layers
       const std::size_t k = layer_of(layers, i);
       std::ostringstream o;
       o << "example " << first_example + j << ", layer " << k + 1 << ", unit " << i - layers[k].offset
-        << " has state " << v << (std::isfinite(v) ? " beyond the divergence bound " : "");
+        << " has " << what << ' ' << v << (std::isfinite(v) ? " beyond the divergence bound " : "");
       if (std::isfinite(v)) o << bound;
       return o.str();
     }
-  return "state is not finite";
+  return std::string(what) + " is not finite";
 }
 
 /// True when the system keeps its states in a box (a model with a projection, such as the
@@ -92,14 +94,21 @@ void project(const Sys& sys, State& s) {
     if (sys.projects()) sys.project(s);
 }
 
+/// True when every entry is finite: one vectorised pass.
+template <class Derived>
+bool all_finite(const Eigen::DenseBase<Derived>& m) {
+  return m.size() == 0 || std::isfinite(double(m.derived().array().abs().template maxCoeff<Eigen::PropagateNaN>()));
+}
+
 /// The stationarity measure: the largest over the examples of ‖∂F/∂s‖₂, or for a projected
 /// system of the projected-gradient residual ‖s − P(s − ∂F/∂s)‖₂, which vanishes exactly at
 /// a constrained minimum (a unit pinned at the edge of its box by a gradient pointing out).
-/// `dsdt` holds −∂F/∂s; `work` is scratch space.
+/// `flow` holds `sign`·∂F/∂s (sign −1: the ODE methods' ds/dt; +1: the gradient itself);
+/// `work` is scratch space.
 template <class Sys, class T>
-double stationarity(const Sys& sys, const Matrix<T>& s, const Matrix<T>& dsdt, Matrix<T>& work) {
-  if (!projects(sys)) return max_column_norm(dsdt);
-  work = s + dsdt;
+double stationarity(const Sys& sys, const Matrix<T>& s, const Matrix<T>& flow, T sign, Matrix<T>& work) {
+  if (!projects(sys)) return max_column_norm(flow);
+  work = s - sign * flow;
   project(sys, work);
   work -= s;
   return max_column_norm(work);
@@ -141,16 +150,28 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
   summary.examples = long(s.cols());
   detail::GradientFlow<Sys> flow{sys, &summary.gradient_evaluations};
 
-  State dsdt(s.rows(), s.cols());  // −∂F/∂s at s, kept current after every step
+  // The ODE methods (odeint's rk4 and dopri5) work with ds/dt = −∂F/∂s; euler and fixed_point
+  // step along the gradient itself, which saves a pass over the batch per step.
+  const bool ode = options.method == Method::rk4 || options.method == Method::dopri5;
+  const T sign = ode ? T(-1) : T(1);
+  State dsdt(s.rows(), s.cols());  // sign·∂F/∂s at s, kept current after every step
   State work;
+  auto evaluate = [&](double t_now) {
+    if (ode) {
+      flow(s, dsdt, t_now);
+    } else {
+      sys.gradient(s, dsdt);
+      ++summary.gradient_evaluations;
+    }
+  };
   detail::project(sys, s);
-  flow(s, dsdt, 0.0);
+  evaluate(0.0);
   // The stationarity measure costs a pass over the batch: compute it when the stopping test or an
   // observer needs it, and once at the end (a fixed step budget, as in EP training, skips it).
-  double residual = detail::stationarity(sys, s, dsdt, work);
+  double residual = detail::stationarity(sys, s, dsdt, sign, work);
   bool residual_current = true;
   auto current_residual = [&]() {
-    if (!residual_current) residual = detail::stationarity(sys, s, dsdt, work), residual_current = true;
+    if (!residual_current) residual = detail::stationarity(sys, s, dsdt, sign, work), residual_current = true;
     return residual;
   };
   State last_good;
@@ -186,7 +207,6 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
     return next;
   };
 
-  odeint::euler<State, T, State, T, odeint::vector_space_algebra> euler;
   odeint::runge_kutta4<State, T, State, T, odeint::vector_space_algebra> rk4;
   using Dopri = odeint::runge_kutta_dopri5<State, T, State, T, odeint::vector_space_algebra>;
   using Controlled = odeint::controlled_runge_kutta<Dopri>;
@@ -213,16 +233,19 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
     }
     ++tries;
     switch (options.method) {
-      case Method::euler:
-      case Method::rk4: {
+      case Method::euler: {  // s ← P(s − h ∂F/∂s), h clipped to the horizon
         last_dt = std::min(dt, options.t_max - t);
-        if (options.method == Method::euler)
-          euler.do_step(std::cref(flow), s, dsdt, T(t), T(last_dt));
-        else
-          rk4.do_step(std::cref(flow), s, dsdt, T(t), T(last_dt));
+        s -= T(last_dt) * dsdt;
         t += last_dt;
         detail::project(sys, s);
-        flow(s, dsdt, t);
+        evaluate(t);
+        break;
+      }
+      case Method::rk4: {
+        last_dt = std::min(dt, options.t_max - t);
+        rk4.do_step(std::cref(flow), s, dsdt, T(t), T(last_dt));
+        t += last_dt;
+        evaluate(t);
         break;
       }
       case Method::dopri5: {
@@ -243,16 +266,16 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
       case Method::fixed_point: {
         last_dt = dt;
         if (options.schedule == Schedule::synchronous) {
-          s += T(dt) * dsdt;
+          s -= T(dt) * dsdt;
           detail::project(sys, s);
-          flow(s, dsdt, t);
+          evaluate(t);
         } else {
           for (std::size_t parity = 0; parity < 2; ++parity) {
             for (std::size_t k = parity; k < layers.size(); k += 2)
-              s.middleRows(layers[k].offset, layers[k].size) +=
+              s.middleRows(layers[k].offset, layers[k].size) -=
                   T(dt) * dsdt.middleRows(layers[k].offset, layers[k].size);
             detail::project(sys, s);
-            flow(s, dsdt, t);
+            evaluate(t);
           }
         }
         t += dt;
@@ -263,7 +286,9 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
     ++summary.steps_accepted;
     residual_current = false;
     std::string where = detail::find_divergence(s, layers, options.divergence_bound, first_example);
-    if (where.empty() && !dsdt.allFinite()) where = "the energy gradient is not finite";
+    if (where.empty() && !detail::all_finite(dsdt))
+      where = detail::find_divergence(dsdt, layers, std::numeric_limits<double>::infinity(), first_example,
+                                      "energy gradient");
     if (!where.empty()) {
       std::ostringstream o;
       o << to_string(options.method) << " relaxation diverged at step " << step << " (t = " << t << "): " << where;
@@ -271,7 +296,7 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
       summary.termination = Termination::diverged;
       summary.message = o.str();
       s = last_good;
-      flow(s, dsdt, t);
+      evaluate(t);
       residual_current = false;
       break;
     }

@@ -404,6 +404,7 @@ inline TrainConfig config_from_toml(const toml::table& root) {
     top.find("parallel");
     f.get("threads", c.parallel.threads);
     f.get("chunk", c.parallel.chunk);
+    f.get_bool("tiled_update", c.parallel.tiled_update);
     f.reject_unknown();
   }
   {
@@ -524,7 +525,9 @@ inline toml::table config_to_toml(const TrainConfig& c) {
                                 {"beta1", c.optimizer.beta1},
                                 {"beta2", c.optimizer.beta2},
                                 {"epsilon", c.optimizer.epsilon}}},
-      {"parallel", toml::table{{"threads", std::int64_t(c.parallel.threads)}, {"chunk", std::int64_t(c.parallel.chunk)}}},
+      {"parallel", toml::table{{"threads", std::int64_t(c.parallel.threads)},
+                               {"chunk", std::int64_t(c.parallel.chunk)},
+                               {"tiled_update", c.parallel.tiled_update}}},
       {"output", toml::table{{"dir", c.output.dir}, {"checkpoint", c.output.checkpoint}}},
   };
 }

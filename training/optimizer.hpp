@@ -128,22 +128,41 @@ class Optimizer {
     require<DimensionMismatch>(params.size() == rates_.size() && grad.size() == rates_.size(), "optimizer: ",
                                params.size(), " parameters and ", grad.size(), " gradient entries, expected ",
                                rates_.size());
-    ++steps_;
+    begin_step();
+    update(params.data(), grad.data(), 0, rates_.size());
+  }
+
+  /// The same update in pieces, so that a trainer can apply it tile by tile while each tile of the
+  /// gradient is still in cache, and in parallel: begin_step() once, then update() on disjoint ranges
+  /// that together cover every parameter. Every rule is elementwise, so the pieces give exactly
+  /// the result of step(), in any order and on any thread.
+  void begin_step() { ++steps_; }
+  /// Updates params[begin, begin + count) from grad[0, count) (the matching slice of the gradient).
+  void update(T* params, const T* grad_slice, Index begin, Index count) {
+    require<DimensionMismatch>(begin >= 0 && count >= 0 && begin + count <= rates_.size(), "optimizer: range [",
+                               begin, ", ", begin + count, ") is outside the ", rates_.size(), " parameters");
+    require<InvalidOptions>(steps_ > 0, "optimizer: update() before begin_step()");
+    Eigen::Map<Vector<T>> p(params + begin, count);
+    const Eigen::Map<const Vector<T>> g(grad_slice, count);
+    const auto rate = rates_.segment(begin, count).array();
     if (options_.method == OptimizerMethod::sgd) {
       if (options_.momentum > 0) {
-        first_ = T(options_.momentum) * first_ + grad;
-        params.array() -= rates_.array() * first_.array();
+        auto v = first_.segment(begin, count);
+        v = T(options_.momentum) * v + g;
+        p.array() -= rate * v.array();
       } else {
-        params.array() -= rates_.array() * grad.array();
+        p.array() -= rate * g.array();
       }
       return;
     }
     const T b1 = T(options_.beta1), b2 = T(options_.beta2);
-    first_ = b1 * first_ + (T(1) - b1) * grad;
-    second_ = b2 * second_ + (T(1) - b2) * grad.cwiseAbs2();
+    auto m = first_.segment(begin, count);
+    auto v = second_.segment(begin, count);
+    m = b1 * m + (T(1) - b1) * g;
+    v = b2 * v + (T(1) - b2) * g.cwiseAbs2();
     const T c1 = T(1.0 - std::pow(options_.beta1, double(steps_)));
     const T c2 = T(1.0 - std::pow(options_.beta2, double(steps_)));
-    params.array() -= rates_.array() * (first_.array() / c1) / ((second_.array() / c2).sqrt() + T(options_.epsilon));
+    p.array() -= rate * (m.array() / c1) / ((v.array() / c2).sqrt() + T(options_.epsilon));
   }
 
   const OptimizerOptions& options() const { return options_; }

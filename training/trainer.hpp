@@ -10,6 +10,7 @@
 /// after any number of steps are therefore bit-identical for any number of threads, and a run
 /// resumed from a checkpoint continues exactly as if it had not stopped.
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -32,6 +33,17 @@
 #include "training/optimizer.hpp"
 
 namespace ebm {
+
+namespace detail {
+template <class M>
+struct RatesOf {
+  using type = int;  // unused: the model has no tiled path
+};
+template <HasTiledHebbian M>
+struct RatesOf<M> {
+  using type = typename M::HebbianRates;
+};
+}  // namespace detail
 
 /// Options of a Trainer (the config file's [data], [parallel] and [output] tables feed them).
 struct TrainerOptions {
@@ -130,42 +142,15 @@ class Trainer {
   /// One optimizer step on the examples `indices` of `data`; returns the merged estimate summary
   /// and adds the per-chunk relaxation statistics to `stats`.
   EstimateSummary train_batch(const LabelledImages<T>& data, std::span<const Index> indices) {
-    Matrix<T> x, target;
-    gather(data, indices, x, target, model_.output_block().size);
-    const Index batch = x.cols();
-    const Index params = model_.params().size();
-    const long base = step_ * long(options_.batch_size);  // distinct example numbers across the run
-    struct Chunk {
-      Vector<T> grad;
-      EstimateSummary summary;
-    };
-    std::vector<Chunk> chunks = for_each_chunk(batch, options_.parallel, [&](Index first, Index count) {
-      Chunk c;
-      c.grad = Vector<T>::Zero(params);
-      Matrix<T> s = Matrix<T>::Zero(model_.state_size(), count);
-      c.summary = estimator_.estimate(model_, x.middleCols(first, count), target.middleCols(first, count), s,
-                                      c.grad, Index(base) + first);
-      return c;
-    });
-    Vector<T> grad = Vector<T>::Zero(params);
-    EstimateSummary merged;
-    for (const Chunk& c : chunks) {  // chunk order: the same sum for any thread count
-      grad += c.grad;
-      merged.merge(c.summary);
-      free_steps_ += double(c.summary.free_phase.steps_accepted);
-      nudged_steps_ += double(c.summary.nudged_phase.steps_accepted);
-      free_norm_ += c.summary.free_phase.final_grad_norm;
-      nudged_norm_ += c.summary.nudged_phase.final_grad_norm;
-      ++chunk_count_;
+    gather(data, indices, x_, target_, model_.output_block().size);
+    if constexpr (kTiled) {
+      if (options_.parallel.tiled_update) return train_batch_tiled();
     }
-    grad /= T(batch);
-    require<DivergenceError>(grad.allFinite(), "the gradient estimate of step ", step_ + 1,
-                             " is not finite (lower the learning rate or β, or tighten the relaxations)");
-    optimizer_.step(model_.params(), grad);
-    ++step_;
-    return merged;
+    return train_batch_per_chunk();
   }
 
+  /// Whether this estimator and model can take the tiled path (ParallelOptions::tiled_update).
+  static constexpr bool kTiled = HebbianPairEstimator<E, M> && HasTiledHebbian<M>;
   /// Relaxes the free phase on (up to `limit`, 0 = all) examples of `data` and scores it.
   Evaluation evaluate(const LabelledImages<T>& data, Index limit = 0) const {
     Evaluation ev;
@@ -177,7 +162,7 @@ class Trainer {
       RelaxSummary relax;
     };
     const Block out = model_.output_block();
-    std::vector<Part> parts = for_each_chunk(n, options_.parallel, [&](Index first, Index count) {
+    std::vector<Part> parts = arena_.for_each_chunk(n, options_.parallel.chunk, [&](Index first, Index count) {
       Part p;
       const auto x = data.images.middleCols(first, count);
       Matrix<T> s = Matrix<T>::Zero(model_.state_size(), count);
@@ -318,6 +303,107 @@ class Trainer {
   }
 
  private:
+  /// Σ over the chunks of the estimator's full-size estimate, then one optimizer step.
+  EstimateSummary train_batch_per_chunk() {
+    const Index batch = x_.cols();
+    const Index params = model_.params().size();
+    const long base = step_ * long(options_.batch_size);  // distinct example numbers across the run
+    struct Chunk {
+      Vector<T> grad;
+      EstimateSummary summary;
+    };
+    std::vector<Chunk> chunks = arena_.for_each_chunk(batch, options_.parallel.chunk, [&](Index first, Index count) {
+      Chunk c;
+      c.grad = Vector<T>::Zero(params);
+      Matrix<T> s = Matrix<T>::Zero(model_.state_size(), count);
+      c.summary = estimator_.estimate(model_, x_.middleCols(first, count), target_.middleCols(first, count), s,
+                                      c.grad, Index(base) + first);
+      return c;
+    });
+    grad_.setZero(params);
+    EstimateSummary merged;
+    for (const Chunk& c : chunks) {  // chunk order: the same sum for any thread count
+      grad_ += c.grad;
+      merged.merge(c.summary);
+      count_chunk(c.summary);
+    }
+    grad_ /= T(batch);
+    check_gradient(0, params);
+    optimizer_.step(model_.params(), grad_);
+    ++step_;
+    return merged;
+  }
+
+  /// The fast path: the chunks' relaxations in parallel, then the Hebbian difference of the whole
+  /// minibatch, tile by tile in parallel (HasTiledHebbian), then the optimizer on each tile. The
+  /// tiles depend on the model's sizes only, so the result is the same for any thread count.
+  EstimateSummary train_batch_tiled()
+    requires kTiled
+  {
+    const Index batch = x_.cols();
+    const Index params = model_.params().size();
+    const long base = step_ * long(options_.batch_size);
+    s_a_.resize(model_.state_size(), batch);
+    s_b_.resize(model_.state_size(), batch);
+    std::vector<EstimateSummary> chunks =
+        arena_.for_each_chunk(batch, options_.parallel.chunk, [&](Index first, Index count) {
+          Matrix<T> s = Matrix<T>::Zero(model_.state_size(), count), s_a, s_b;
+          EstimateSummary summary = estimator_.relax_pair(model_, x_.middleCols(first, count),
+                                                          target_.middleCols(first, count), s, s_a, s_b,
+                                                          Index(base) + first);
+          s_a_.middleCols(first, count) = s_a;
+          s_b_.middleCols(first, count) = s_b;
+          return summary;
+        });
+    EstimateSummary merged;
+    for (const EstimateSummary& c : chunks) {
+      merged.merge(c);
+      count_chunk(c);
+    }
+    model_.hebbian_rates(s_a_, s_b_, x_, rates_);
+    grad_.resize(params);
+    const T scale = T(1.0 / (estimator_.pair_divisor() * double(batch)));
+    const Index tiles = model_.param_tile_count();
+    tile_finite_.assign(std::size_t(tiles), 1);
+    arena_.parallel_for(tiles, [&](Index i) {
+      const Block tile = model_.param_tile(i);
+      model_.param_gradient_difference_tile(rates_, x_, i, grad_.data() + tile.offset);
+      auto g = grad_.segment(tile.offset, tile.size);
+      g *= scale;
+      tile_finite_[std::size_t(i)] = detail::all_finite(g) ? 1 : 0;
+    });
+    // Checked before any tile moves: a failed step leaves the parameters as they were.
+    if (std::find(tile_finite_.begin(), tile_finite_.end(), 0) != tile_finite_.end()) check_gradient(0, params);
+    optimizer_.begin_step();
+    arena_.parallel_for(tiles, [&](Index i) {
+      const Block tile = model_.param_tile(i);
+      optimizer_.update(model_.params().data(), grad_.data() + tile.offset, tile.offset, tile.size);
+    });
+    ++step_;
+    return merged;
+  }
+
+  void count_chunk(const EstimateSummary& c) {
+    free_steps_ += double(c.free_phase.steps_accepted);
+    nudged_steps_ += double(c.nudged_phase.steps_accepted);
+    free_norm_ += c.free_phase.final_grad_norm;
+    nudged_norm_ += c.nudged_phase.final_grad_norm;
+    ++chunk_count_;
+  }
+
+  /// Throws DivergenceError naming the first parameter block whose gradient is not finite.
+  void check_gradient(Index begin, Index count) const {
+    if (detail::all_finite(grad_.segment(begin, count))) return;
+    std::string block = "?";
+    for (const ParamBlock& b : model_.param_blocks())
+      if (!grad_.segment(b.offset, b.size()).allFinite()) {
+        block = b.name;
+        break;
+      }
+    throw DivergenceError("the gradient estimate of step " + std::to_string(step_ + 1) + " is not finite in '" +
+                          block + "' (lower the learning rate or β, or tighten the relaxations)");
+  }
+
   void append_metrics(const EpochMetrics& m) {
     if (metrics_.empty()) metrics_ = EpochMetrics::csv_header();
     metrics_ += m.csv_row();
@@ -334,6 +420,12 @@ class Trainer {
   std::string metrics_;
   double free_steps_ = 0, nudged_steps_ = 0, free_norm_ = 0, nudged_norm_ = 0;
   long chunk_count_ = 0;
+  mutable ThreadArena arena_{options_.parallel.threads};  // evaluate() is const and parallel too
+  // Buffers reused by every minibatch: no allocation (nor page faults) per step.
+  Matrix<T> x_, target_, s_a_, s_b_;
+  Vector<T> grad_;
+  std::vector<char> tile_finite_;  // per tile: its gradient is finite (written by the tile's thread)
+  typename detail::RatesOf<M>::type rates_;  // of the tiled path
 };
 
 }  // namespace ebm

@@ -198,6 +198,7 @@ TEST(LayeredHopfieldSecondOrder, MixedVectorMatchesFiniteDifferencesOfTheParamGr
   EXPECT_LE(test::relative_error(mv, (gp - gm) / (2 * h)), 1e-7);
 }
 
+
 }  // namespace
 }  // namespace ebm
 
@@ -229,6 +230,30 @@ TEST(LayeredHopfieldDriven, GradientAndEnergyFromTheCachedDriveMatchTheDirectOne
   net.state_gradient_driven(s, drive, g_driven, ws);
   EXPECT_LT((g_direct - g_driven).cwiseAbs().maxCoeff(), 1e-6f);
   EXPECT_LT((net.energy(s, x) - net.energy_driven(s, drive, ws)).cwiseAbs().maxCoeff(), 1e-5f);
+}
+
+// Narrow layers (≤ kNarrow units) take the small-product kernels once the workspace is prepared;
+// without prepare() the same evaluation runs on Eigen's products. Both must agree to rounding, at
+// sizes with every kernel tail, for every activation; a layer just above kNarrow stays on Eigen.
+TEST(LayeredHopfieldDriven, NarrowLayerKernelsMatchEigensProducts) {
+  const std::vector<std::vector<Index>> shapes = {{12, 9, 5}, {20, 30, 7, 3}, {6, 40, 16, 17}, {3, 1, 1}};
+  for (const auto& sizes : shapes)
+    for (auto kind : {Activation::Kind::hard_sigmoid, Activation::Kind::logistic, Activation::Kind::tanh}) {
+      LayeredHopfield<double> net(sizes, kind);
+      net.init_glorot(3, 1.5);
+      net.params().tail(net.state_size()).setRandom();  // non-zero biases
+      const Index batch = 11;
+      const Eigen::MatrixXd x = test::uniform_matrix(sizes[0], batch, 0, 1, 4);
+      const Eigen::MatrixXd s = test::uniform_matrix(net.state_size(), batch, -0.5, 1.5, 5);
+      Eigen::MatrixXd drive(sizes[1], batch), fast(net.state_size(), batch), plain(net.state_size(), batch);
+      net.input_drive(x, drive);
+      LayeredHopfield<double>::Workspace prepared, unprepared;
+      net.prepare(prepared);
+      net.state_gradient_driven(s, drive, fast, prepared);
+      net.state_gradient_driven(s, drive, plain, unprepared);
+      EXPECT_LT((fast - plain).cwiseAbs().maxCoeff(), 1e-12) << sizes.size() << " layers, " << Activation(kind).name();
+      EXPECT_GT(plain.cwiseAbs().maxCoeff(), 0.1);
+    }
 }
 
 }  // namespace

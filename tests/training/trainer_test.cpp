@@ -204,6 +204,48 @@ TEST(TrainerEP, OneAndTwoThreadsGiveBitIdenticalWeights) {
   EXPECT_EQ(std::memcmp(one.data(), two.data(), std::size_t(one.size()) * sizeof(float)), 0);
 }
 
+// The fast path (relax the chunks, then the Hebbian difference of the whole minibatch in
+// parameter tiles) against the reference path (one full-size estimate per chunk, summed): one
+// SGD step from the same weights must agree to float rounding, for every EP variant (the
+// random-sign variant folds a negative β into the order of its pair) and for CHL.
+TEST(TrainerEP, TiledUpdateMatchesTheSumOfPerChunkEstimates) {
+  const auto train = ebm::head(fashion(), 200);
+  static_assert(ebm::Trainer<ebm::LayeredHopfield<float>, ebm::EquilibriumProp<float>>::kTiled);
+  static_assert(ebm::Trainer<ebm::LayeredHopfield<float>, ebm::ContrastiveHebbian<float>>::kTiled);
+  for (const auto variant : {ebm::EPVariant::one_sided, ebm::EPVariant::symmetric, ebm::EPVariant::random_sign}) {
+    ebm::TrainConfig c = ep_config();
+    c.estimator.variant = variant;
+    c.parallel.threads = 2;
+    c.parallel.tiled_update = true;
+    const ebm::Vector<float> tiled = train_ep(c, train, 1, {}, {}, 1);
+    c.parallel.tiled_update = false;
+    const ebm::Vector<float> per_chunk = train_ep(c, train, 1, {}, {}, 1);
+    const ebm::Vector<float> untrained = train_ep(c, train, 0);
+    const float moved = (per_chunk - untrained).cwiseAbs().maxCoeff();
+    EXPECT_GT(moved, 1e-3f) << ebm::to_string(variant);
+    // Float sums of 20 examples in another order: a few ulps of the step, far below the step itself.
+    EXPECT_LT((tiled - per_chunk).cwiseAbs().maxCoeff(), 1e-5f * moved + 1e-7f) << ebm::to_string(variant);
+  }
+  // CHL through the trainer directly.
+  auto chl_step = [&](bool tiled) {
+    ebm::TrainConfig c = ep_config();
+    c.parallel.tiled_update = tiled;
+    ebm::LayeredHopfield<float> net(c.model.sizes, c.model.activation);
+    net.init_glorot(c.model.init_seed);
+    ebm::Optimizer<float> opt(c.optimizer, net.param_blocks(), net.params().size());
+    ebm::CHLOptions chl;
+    chl.free = c.relax_free;
+    chl.clamped = c.relax_nudged;
+    ebm::ContrastiveHebbian<float> estimator(chl);
+    ebm::Trainer trainer(net, estimator, opt, trainer_options(c));
+    const ebm::Minibatches batches(train.size(), c.data.batch_size, c.data.seed, 0);
+    trainer.train_batch(train, batches[0]);
+    return ebm::Vector<float>(net.params());
+  };
+  const ebm::Vector<float> a = chl_step(true), b = chl_step(false);
+  EXPECT_LT((a - b).cwiseAbs().maxCoeff(), 1e-6f);
+}
+
 using TrainerResume = TempDir;
 
 TEST_F(TrainerResume, ResumedRunMatchesUninterruptedRun) {
