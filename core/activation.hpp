@@ -127,7 +127,17 @@ class Activation {
     using T = typename S::Scalar;
     switch (kind_) {
       case Kind::hard_sigmoid:
-        g.array() = (s.array() >= T(0) && s.array() <= T(1)).select(s.array() - g.array(), s.array());
+        // A plain loop: Eigen does not vectorise a select on two comparisons, GCC does this one.
+        // ρ′ = 1 on [0, 1] and 0 outside; a NaN state fails both tests and stays NaN.
+        for (Index j = 0; j < s.cols(); ++j) {
+          const T* sj = s.data() + j * s.outerStride();
+          T* gj = g.data() + j * g.outerStride();
+          for (Index i = 0; i < s.rows(); ++i) {
+            const T v = sj[i];
+            const T inside = (v >= T(0) && v <= T(1)) ? T(1) : T(0);
+            gj[i] = v - inside * gj[i];
+          }
+        }
         return;
       case Kind::logistic: g.array() = s.array() - r.array() * (T(1) - r.array()) * g.array(); return;
       case Kind::tanh: g.array() = s.array() - (T(1) - r.array().square()) * g.array(); return;
