@@ -24,7 +24,6 @@
 #include <fstream>
 #include <functional>
 #include <limits>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -394,14 +393,17 @@ class Trainer {
       return f();
     } catch (const DivergenceError& e) {
       std::string message = where_in_run(b, batches.size(), step_before) + ": " + e.what();
-      // Relaxations number examples across the run (step × batch size + column, see train_batch).
-      std::cmatch match;
+      // Relaxations number examples across the run (step × batch size + column, see train_batch):
+      // "example N" in their message is translated to the index in the training set.
       const std::string what = e.what();
-      if (std::regex_search(what.c_str(), match, std::regex("example ([0-9]+)"))) {
-        const long n = std::stol(match[1].str()) - step_before * long(options_.batch_size);
+      if (const std::size_t at = what.find("example "); at != std::string::npos) {
+        long number = -1;
+        const char* first = what.data() + at + 8;
+        const auto [end, ec] = std::from_chars(first, what.data() + what.size(), number);
+        const long n = number - step_before * long(options_.batch_size);
         const auto batch = batches[b];
-        if (n >= 0 && n < long(batch.size()))
-          message += " (example " + match[1].str() + " of the run is training example " +
+        if (ec == std::errc() && n >= 0 && n < long(batch.size()))
+          message += " (example " + std::string(first, end) + " of the run is training example " +
                      std::to_string(batch[std::size_t(n)]) + ")";
       }
       throw TrainingFault(message);
