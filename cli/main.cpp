@@ -58,6 +58,10 @@ Datasets<T> load_data(const ebm::TrainConfig& c) {
     train = ebm::load_fashion_mnist<T>(c.data.dir, "train");
     test = ebm::load_fashion_mnist<T>(c.data.dir, "t10k");
   }
+  ebm::require<ebm::DataError>(train.size() > 0,
+                               c.data.train_images.empty() ? c.data.dir + "/train-images-idx3-ubyte"
+                                                           : c.data.train_images,
+                               ": holds no examples; nothing to train on");
   ebm::require<ebm::InvalidOptions>(train.images.rows() == c.model.sizes.front(), "model.sizes[0] = ",
                                     c.model.sizes.front(), " but the images have ", train.images.rows(), " pixels");
   train = ebm::head(train, c.data.train_size);

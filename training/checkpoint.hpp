@@ -20,6 +20,7 @@
 
 #include <zlib.h>
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -180,7 +181,10 @@ Checkpoint<T> read_checkpoint(const std::filesystem::path& path) {
     throw DataError(name + ": field 'activation' is '" + activation + "', not an activation");
   }
   c.params = in.get_vector<T>("params", expected_params);
-  require<DataError>(c.params.allFinite(), name, ": field 'params' holds non-finite values");
+  if (!c.params.allFinite())
+    for (Index i = 0; i < c.params.size(); ++i)
+      require<DataError>(std::isfinite(c.params[i]), name, ": field 'params' holds non-finite values (entry ", i,
+                         " is ", c.params[i], ")");
   c.optimizer_state = in.get_string("optimizer_state", std::size_t(1) << 40);
   c.epoch = in.get<std::int64_t>("epoch");
   require<DataError>(c.epoch >= 0, name, ": field 'epoch' is negative (", c.epoch, ")");

@@ -343,7 +343,13 @@ class Trainer {
   void resume(const std::filesystem::path& path) {
     const Checkpoint<T> c = read_checkpoint<T>(path);
     if constexpr (requires { model_.sizes(); model_.activation(); }) {
-      require<DataError>(c.sizes == model_.sizes(), path.string(), ": field 'sizes' does not match the model's");
+      auto dashed = [](const std::vector<Index>& sizes) {
+        std::string out;
+        for (Index n : sizes) out += (out.empty() ? "" : "-") + std::to_string(n);
+        return out;
+      };
+      require<DataError>(c.sizes == model_.sizes(), path.string(), ": field 'sizes' is ", dashed(c.sizes),
+                         " but the model's is ", dashed(model_.sizes()));
       require<DataError>(c.activation == model_.activation(), path.string(), ": field 'activation' is ",
                          c.activation.name(), " but the model's is ", model_.activation().name());
     }
