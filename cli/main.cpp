@@ -4,6 +4,11 @@
 //   ebm relax --checkpoint runs/a/checkpoint.bin --examples 8 --out runs/a
 //   ebm gradcheck --set model.activation=logistic --set model.sizes=[784,16,10] --out runs/a
 //   ebm plot runs/a
+//   ebm inspect runs/a/checkpoint.bin
+//
+// Exit status: 0 done; 1 an error in the input (config, data, checkpoint) or the environment;
+// 2 training stopped on a numerical fault (divergence, non-finite gradient), the last good
+// checkpoint and metrics.csv left as they were.
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
@@ -53,6 +58,10 @@ Datasets<T> load_data(const ebm::TrainConfig& c) {
     train = ebm::load_fashion_mnist<T>(c.data.dir, "train");
     test = ebm::load_fashion_mnist<T>(c.data.dir, "t10k");
   }
+  ebm::require<ebm::DataError>(train.size() > 0,
+                               c.data.train_images.empty() ? c.data.dir + "/train-images-idx3-ubyte"
+                                                           : c.data.train_images,
+                               ": holds no examples; nothing to train on");
   ebm::require<ebm::InvalidOptions>(train.images.rows() == c.model.sizes.front(), "model.sizes[0] = ",
                                     c.model.sizes.front(), " but the images have ", train.images.rows(), " pixels");
   train = ebm::head(train, c.data.train_size);
@@ -94,6 +103,9 @@ int train_with(const ebm::TrainConfig& c, const E& estimator, const std::string&
   o.out_dir = c.output.dir;
   o.checkpoint = c.output.checkpoint;
   o.config_text = ebm::config_to_string(c);
+  // Early inference's nudged phase is a fixed number of steps by design, never "unconverged".
+  o.nudged_grad_tol = c.estimator.kind == "early_inference" ? 0.0 : c.relax_nudged.grad_tol;
+  o.on_unconverged = c.on_unconverged;
   ebm::Trainer<ebm::LayeredHopfield<T>, E, C> trainer(net, estimator, optimizer, o);
   if (!resume.empty()) {
     trainer.resume(resume);
@@ -104,10 +116,23 @@ int train_with(const ebm::TrainConfig& c, const E& estimator, const std::string&
   std::cout << "training " << c.estimator.kind << " on " << data.train.size() << " examples ("
             << data.validation.size() << " validation, " << data.test.size() << " test), results in "
             << c.output.dir << '\n';
-  trainer.run(data.train, &data.validation, &data.test, [&](const ebm::EpochMetrics& m) {
-    if (tty) std::cout << '\r' << std::string(80, ' ') << '\r';
-    std::cout << m.brief() << '\n' << std::flush;
-  });
+  try {
+    trainer.run(data.train, &data.validation, &data.test, [&](const ebm::EpochMetrics& m) {
+      if (tty) std::cout << '\r' << std::string(80, ' ') << '\r';
+      std::cout << m.brief() << '\n' << std::flush;
+    });
+  } catch (const ebm::TrainingFault& e) {
+    if (tty) std::cout << '\n';
+    std::cout << std::flush;
+    std::cerr << "error: training stopped: " << e.what() << '\n';
+    if (o.checkpoint && fs::exists(trainer.checkpoint_path()))
+      std::cerr << "the last good checkpoint is " << trainer.checkpoint_path().string() << " (epoch "
+                << ebm::read_checkpoint<T>(trainer.checkpoint_path()).epoch << "), with "
+                << trainer.metrics_path().string() << "; continue with --resume after changing what the message says\n";
+    else
+      std::cerr << "no checkpoint was written\n";
+    return 2;
+  }
   return 0;
 }
 
@@ -122,15 +147,7 @@ int train_typed(const ebm::TrainConfig& c, const std::string& resume) {
 /// Reads the config file (if any), applies the overrides, validates.
 ebm::TrainConfig build_config(const std::string& path, const std::vector<std::string>& overrides) {
   toml::table root;
-  if (!path.empty()) {
-    ebm::require<ebm::DataError>(fs::exists(path), path, ": no such config file");
-    try {
-      root = toml::parse_file(path);
-    } catch (const toml::parse_error& e) {
-      throw ebm::InvalidOptions(path + ":" + std::to_string(e.source().begin.line) + ": " +
-                                std::string(e.description()));
-    }
-  }
+  if (!path.empty()) root = ebm::parse_toml_file(path);
   for (const std::string& o : overrides) ebm::apply_override(root, o);
   try {
     return ebm::config_from_toml(root);
@@ -240,6 +257,30 @@ int gradcheck_command(const ebm::TrainConfig& c, const std::string& checkpoint, 
   return 0;
 }
 
+/// Reads a checkpoint (every field and the CRC checked) and prints what it holds, with a CRC-32 of
+/// its parameters: two runs whose checkpoints print the same params_crc32 have the same weights.
+int inspect_command(const std::string& path) {
+  auto show = [&](auto tag) {
+    using T = decltype(tag);
+    const ebm::Checkpoint<T> c = ebm::read_checkpoint<T>(path);
+    std::cout << "checkpoint " << path << '\n' << "scalar " << (sizeof(T) == 4 ? "float" : "double") << '\n' << "sizes";
+    for (ebm::Index n : c.sizes) std::cout << ' ' << n;
+    std::cout << '\n' << "activation " << c.activation.name() << '\n'
+              << "params " << c.params.size() << '\n'
+              << "epoch " << c.epoch << '\n'
+              << "step " << c.step << '\n'
+              << "seed " << c.seed << '\n';
+    char crc[16];
+    std::snprintf(crc, sizeof crc, "%08x",
+                  unsigned(ebm::detail::crc32_of(std::string_view(reinterpret_cast<const char*>(c.params.data()),
+                                                                  std::size_t(c.params.size()) * sizeof(T)))));
+    std::cout << "params_crc32 " << crc << '\n';
+  };
+  if (ebm::checkpoint_scalar_size(path) == 4) show(float{});
+  else show(double{});
+  return 0;
+}
+
 int plot_command(const fs::path& run, const std::string& script) {
   // Debian's python3-matplotlib lives with /usr/bin/python3, which a python3 earlier in PATH
   // (pyenv, a virtualenv) may not see: try it first, then whatever python3 PATH gives.
@@ -329,6 +370,11 @@ int main(int argc, char** argv) {
   plot->add_option("run", run_dir, "run directory")->capture_default_str();
   plot->add_option("--script", script, "the plotting script (python3 + matplotlib)")->capture_default_str();
 
+  // inspect
+  CLI::App* inspect = app.add_subcommand("inspect", "check a checkpoint (every field and its CRC) and print what it holds");
+  std::string inspect_path;
+  inspect->add_option("checkpoint", inspect_path, "checkpoint file")->required();
+
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -349,6 +395,7 @@ int main(int argc, char** argv) {
       add("model.scalar", "\"" + scalar + "\"", !scalar.empty());
       const ebm::TrainConfig c = build_config(config_path, overrides);
       fs::create_directories(c.output.dir);
+      ebm::remove_stale_temporaries(fs::path(c.output.dir) / "config.toml");
       ebm::write_file_atomically(fs::path(c.output.dir) / "config.toml", ebm::config_to_string(c));
       const bool ce = c.estimator.cost == "cross_entropy";
       if (c.model.scalar == "double")
@@ -364,6 +411,7 @@ int main(int argc, char** argv) {
       return gradcheck_command(config_of_checkpoint_or(grad_checkpoint, grad_config, grad_overrides),
                                grad_checkpoint, grad_examples, betas, grad_out);
     if (*plot) return plot_command(run_dir, script);
+    if (*inspect) return inspect_command(inspect_path);
   } catch (const ebm::Error& e) {
     std::cerr << "error: " << e.what() << '\n';
     return 1;

@@ -5,6 +5,7 @@
 /// `dataset-fashion-mnist` package installs them.
 
 #include <array>
+#include <cmath>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -31,8 +32,10 @@ struct LabelledImages {
 
 /// Loads any IDX image/label pair (MNIST, Fashion-MNIST, or a dataset of the same layout at a
 /// path the user gives): images of shape (count, rows, columns) or (count, features), labels of
-/// shape (count) in 0…classes−1. Pixels are scaled by 1/255 to [0, 1]. Throws ebm::DataError
-/// naming the file and the problem (missing, corrupt, shapes that disagree, labels out of range).
+/// shape (count) in 0…classes−1. Unsigned-byte pixels are scaled by 1/255 to [0, 1]; float32 or
+/// float64 pixels are taken as they are and must be finite. Throws ebm::DataError naming the file
+/// and the problem (missing, corrupt, shapes that disagree, labels out of range, a NaN or infinite
+/// pixel with its example and index).
 template <class T>
 LabelledImages<T> load_idx_dataset(const std::filesystem::path& image_path, const std::filesystem::path& label_path,
                                    int classes = 10) {
@@ -43,6 +46,8 @@ LabelledImages<T> load_idx_dataset(const std::filesystem::path& image_path, cons
                      images.dims.size());
   require<DataError>(labels.dims.size() == 1, label_path.string(), ": expected 1 dimension (count) for labels, got ",
                      labels.dims.size());
+  require<DataError>(labels.type == kIdxUnsignedByte, label_path.string(), ": labels must be unsigned bytes (0x08), got ",
+                     idx_type_name(labels.type));
   require<DataError>(images.dims[0] == labels.dims[0], image_path.string(), " has ", images.dims[0], " images but ",
                      label_path.string(), " has ", labels.dims[0], " labels");
   const Index n = images.dims[0];
@@ -58,10 +63,41 @@ LabelledImages<T> load_idx_dataset(const std::filesystem::path& image_path, cons
     out.labels[std::size_t(j)] = label;
   }
   out.images.resize(pixels, n);
-  const T scale = T(1) / T(255);
+  if (images.type == kIdxUnsignedByte) {
+    const T scale = T(1) / T(255);
+    for (Index j = 0; j < n; ++j)
+      for (Index i = 0; i < pixels; ++i) out.images(i, j) = T(images.data[std::size_t(j * pixels + i)]) * scale;
+    return out;
+  }
   for (Index j = 0; j < n; ++j)
-    for (Index i = 0; i < pixels; ++i) out.images(i, j) = T(images.data[std::size_t(j * pixels + i)]) * scale;
+    for (Index i = 0; i < pixels; ++i) {
+      // A NaN pixel would surface much later as a diverged relaxation: refuse it here, where the
+      // file and the example are known. A float64 beyond float's range is infinite for T = float.
+      const T v = T(images.value(std::size_t(j * pixels + i)));
+      require<DataError>(std::isfinite(v), image_path.string(), ": pixel ", i, " of example ", j, " is ",
+                         images.value(std::size_t(j * pixels + i)),
+                         std::isfinite(images.value(std::size_t(j * pixels + i))) ? " (beyond the range of float)" : "",
+                         "; every pixel must be a finite number");
+      out.images(i, j) = v;
+    }
   return out;
+}
+
+/// Throws ebm::DataError unless every pixel of `data` is finite and every label in 0…classes−1;
+/// `what` names the set ("the training set"). For datasets built in memory rather than read by
+/// load_idx_dataset, which checks as it reads.
+template <class T>
+void require_valid_dataset(const LabelledImages<T>& data, const std::string& what, int classes = 10) {
+  require<DataError>(Index(data.labels.size()) == data.images.cols(), what, " has ", data.images.cols(),
+                     " images but ", data.labels.size(), " labels");
+  if (!data.images.allFinite())
+    for (Index j = 0; j < data.images.cols(); ++j)
+      for (Index i = 0; i < data.images.rows(); ++i)
+        require<DataError>(std::isfinite(data.images(i, j)), what, ": pixel ", i, " of example ", j, " is ",
+                           data.images(i, j), "; every pixel must be a finite number");
+  for (std::size_t j = 0; j < data.labels.size(); ++j)
+    require<DataError>(data.labels[j] >= 0 && data.labels[j] < classes, what, ": label ", data.labels[j],
+                       " of example ", j, " is outside 0…", classes - 1);
 }
 
 /// Loads the "train" or "t10k" split from `dir`, trying `<split>-images-idx3-ubyte.gz`

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages ebm needs, only those that are missing.
+# Installs the Debian packages ebm needs, only those that are missing. With --checks, also what
+# the checked builds of scripts/check.sh need: clang with its sanitizer and libFuzzer runtimes.
 set -euo pipefail
 
 packages=(
@@ -7,6 +8,9 @@ packages=(
   libeigen3-dev libboost-dev libtbb-dev libgtest-dev libbenchmark-dev zlib1g-dev libcli11-dev libtomlplusplus-dev python3-matplotlib
   dataset-fashion-mnist
 )
+if [ "${1:-}" = "--checks" ]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

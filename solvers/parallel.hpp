@@ -39,7 +39,6 @@ class ThreadArena {
   /// `threads` = 0: all the machine's cores.
   explicit ThreadArena(int threads = 0)
       : arena_(threads > 0 ? threads : oneapi::tbb::info::default_concurrency()) {}
-  int threads() const { return arena_.max_concurrency(); }
 
   /// Calls f(i) for i in [0, n) in parallel. Which thread runs which i never changes a result
   /// as long as each f(i) writes only its own output.

@@ -20,16 +20,21 @@
 
 #include <zlib.h>
 
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
 #include <vector>
 
 #include "core/activation.hpp"
 #include "core/atomic_file.hpp"
 #include "core/error.hpp"
+#include "core/input_file.hpp"
 #include "core/types.hpp"
 #include "training/serialize.hpp"
 
@@ -61,14 +66,6 @@ inline std::uint32_t crc32_of(std::string_view bytes) {
     done += n;
   }
   return std::uint32_t(crc);
-}
-inline std::string read_whole_file(const std::filesystem::path& path) {
-  require<DataError>(std::filesystem::exists(path), path.string(), ": no such file");
-  std::ifstream in(path, std::ios::binary);
-  require<DataError>(bool(in), path.string(), ": cannot open for reading");
-  std::ostringstream content;
-  content << in.rdbuf();
-  return content.str();
 }
 constexpr std::size_t kCheckpointHeader = 8 + 4 + 8 + 4;
 }  // namespace detail
@@ -107,29 +104,51 @@ void write_checkpoint(const std::filesystem::path& path, const Checkpoint<T>& c)
 inline int checkpoint_scalar_size(const std::filesystem::path& path);
 
 namespace detail {
-/// Checks magic, version, size and CRC; returns the payload.
-inline std::string checked_payload(const std::filesystem::path& path, const std::string& bytes) {
-  const std::string name = path.string();
-  require<DataError>(bytes.size() >= kCheckpointHeader, name, ": not an ebm checkpoint (", bytes.size(),
+/// Checks the header of a checkpoint: magic, version, and a payload size matching the bytes
+/// that follow (`available`); returns the payload size and its CRC.
+inline std::pair<std::uint64_t, std::uint32_t> checked_header(const std::string& name, std::string_view header,
+                                                              std::uint64_t available) {
+  require<DataError>(header.size() >= kCheckpointHeader, name, ": not an ebm checkpoint (", header.size(),
                      " bytes, shorter than the ", kCheckpointHeader, "-byte header)");
-  require<DataError>(std::string_view(bytes.data(), 8) == std::string_view(kCheckpointMagic, 8), name,
+  require<DataError>(header.substr(0, 8) == std::string_view(kCheckpointMagic, 8), name,
                      ": not an ebm checkpoint (bad magic number)");
-  ByteReader header(std::string_view(bytes).substr(8, kCheckpointHeader - 8), name);
-  const auto version = header.get<std::uint32_t>("version");
+  ByteReader in(header.substr(8, kCheckpointHeader - 8), name);
+  const auto version = in.get<std::uint32_t>("version");
   require<DataError>(version == kCheckpointVersion, name, ": checkpoint version ", version,
                      " is not supported (this build reads version ", kCheckpointVersion, ")");
-  const auto size = header.get<std::uint64_t>("payload size");
-  const auto crc = header.get<std::uint32_t>("crc32");
-  require<DataError>(size == bytes.size() - kCheckpointHeader, name, ": field 'payload size' says ", size,
-                     " bytes but the file holds ", bytes.size() - kCheckpointHeader, " (truncated or corrupt)");
-  std::string payload = bytes.substr(kCheckpointHeader);
+  const auto size = in.get<std::uint64_t>("payload size");
+  const auto crc = in.get<std::uint32_t>("crc32");
+  require<DataError>(size == available, name, ": field 'payload size' says ", size, " bytes but the file holds ",
+                     available, " (truncated or corrupt)");
+  return {size, crc};
+}
+
+/// Reads a checkpoint file's payload after checking its header against the file's size, so that
+/// a file that is not a checkpoint (a dataset, a directory) is refused before it is read whole.
+inline std::string read_checked_payload(const std::filesystem::path& path) {
+  const std::string name = path.string();
+  require_regular_file(path, "checkpoint");
+  std::error_code ec;
+  const std::uint64_t file_bytes = std::filesystem::file_size(path, ec);
+  require<DataError>(!ec, name, ": cannot read its size (", ec.message(), ")");
+  std::ifstream in(path, std::ios::binary);
+  require<DataError>(bool(in), name, ": cannot open for reading");
+  std::string header(kCheckpointHeader, '\0');
+  in.read(header.data(), std::streamsize(header.size()));
+  header.resize(std::size_t(in.gcount()));
+  const std::uint64_t available = file_bytes >= kCheckpointHeader ? file_bytes - kCheckpointHeader : 0;
+  const auto [size, crc] = checked_header(name, header, available);
+  std::string payload(std::size_t(size), '\0');
+  in.read(payload.data(), std::streamsize(size));
+  require<DataError>(std::uint64_t(in.gcount()) == size, name, ": file ends after ", in.gcount(), " of the ", size,
+                     " payload bytes (changed while being read?)");
   require<DataError>(crc32_of(payload) == crc, name, ": field 'crc32' does not match the content (corrupt file)");
   return payload;
 }
 }  // namespace detail
 
 inline int checkpoint_scalar_size(const std::filesystem::path& path) {
-  const std::string payload = detail::checked_payload(path, detail::read_whole_file(path));
+  const std::string payload = detail::read_checked_payload(path);
   ByteReader in(payload, path.string());
   return in.get<std::uint8_t>("scalar");
 }
@@ -138,7 +157,7 @@ inline int checkpoint_scalar_size(const std::filesystem::path& path) {
 template <class T>
 Checkpoint<T> read_checkpoint(const std::filesystem::path& path) {
   const std::string name = path.string();
-  const std::string payload = detail::checked_payload(path, detail::read_whole_file(path));
+  const std::string payload = detail::read_checked_payload(path);
   ByteReader in(payload, name);
   Checkpoint<T> c;
   const auto scalar = in.get<std::uint8_t>("scalar");
@@ -162,7 +181,10 @@ Checkpoint<T> read_checkpoint(const std::filesystem::path& path) {
     throw DataError(name + ": field 'activation' is '" + activation + "', not an activation");
   }
   c.params = in.get_vector<T>("params", expected_params);
-  require<DataError>(c.params.allFinite(), name, ": field 'params' holds non-finite values");
+  if (!c.params.allFinite())
+    for (Index i = 0; i < c.params.size(); ++i)
+      require<DataError>(std::isfinite(c.params[i]), name, ": field 'params' holds non-finite values (entry ", i,
+                         " is ", c.params[i], ")");
   c.optimizer_state = in.get_string("optimizer_state", std::size_t(1) << 40);
   c.epoch = in.get<std::int64_t>("epoch");
   require<DataError>(c.epoch >= 0, name, ": field 'epoch' is negative (", c.epoch, ")");

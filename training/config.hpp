@@ -10,8 +10,10 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <utility>
 #include <set>
 #include <sstream>
 #include <string>
@@ -20,15 +22,26 @@
 
 #include "core/activation.hpp"
 #include "core/error.hpp"
+#include "core/input_file.hpp"
 #include "data/fashion_mnist.hpp"
 #include "learning/contrastive_hebbian.hpp"
 #include "learning/early_inference.hpp"
 #include "learning/equilibrium_prop.hpp"
 #include "solvers/parallel.hpp"
 #include "solvers/relax_options.hpp"
+#include "training/faults.hpp"
 #include "training/optimizer.hpp"
 
 namespace ebm {
+
+/// Sane limits on sizes a config may ask for: beyond them a value is a typo or a hostile file,
+/// and refusing it is better than an allocation that fails (or succeeds) hours later. A layer of
+/// 2^24 units matches what a checkpoint may hold; 2^31 parameters are 8 GiB in float.
+inline constexpr Index kMaxLayerSize = Index(1) << 24;
+inline constexpr Index kMaxLayers = 1000;
+inline constexpr Index kMaxParams = Index(1) << 31;
+inline constexpr Index kMaxBatch = Index(1) << 24;
+inline constexpr int kMaxThreads = 4096;
 
 /// [model]: a layered Hopfield network.
 struct ModelConfig {
@@ -90,6 +103,9 @@ struct TrainConfig {
   DataConfig data;
   RelaxOptions relax_free = default_training_relax(100);
   RelaxOptions relax_nudged = default_training_relax(50);
+  /// [relax] on_unconverged: what a relaxation that misses its grad_tol (> 0) within its budget
+  /// does during training: "warn" (counted in metrics.csv and the epoch line) or "fail".
+  OnUnconverged on_unconverged = OnUnconverged::warn;
   EstimatorConfig estimator;
   OptimizerOptions optimizer;
   ParallelOptions parallel;
@@ -133,8 +149,17 @@ struct TrainConfig {
       return false;
     };
     if (model.sizes.size() < 2) return bad("model.sizes needs at least an input and an output layer");
-    for (std::size_t k = 0; k < model.sizes.size(); ++k)
+    if (Index(model.sizes.size()) > kMaxLayers)
+      return bad("model.sizes has ", model.sizes.size(), " layers, more than the limit of ", kMaxLayers);
+    Index params = 0;
+    for (std::size_t k = 0; k < model.sizes.size(); ++k) {
       if (model.sizes[k] < 1) return bad("model.sizes[", k, "] must be ≥ 1, got ", model.sizes[k]);
+      if (model.sizes[k] > kMaxLayerSize)
+        return bad("model.sizes[", k, "] = ", model.sizes[k], " is beyond the limit of ", kMaxLayerSize, " units");
+      if (k > 0) params += model.sizes[k] * (model.sizes[k - 1] + 1);  // < 2^49 each: no overflow
+    }
+    if (params > kMaxParams)
+      return bad("model.sizes ask for ", params, " parameters, beyond the limit of ", kMaxParams);
     if (model.sizes.back() != 10) return bad("model.sizes: the output layer must have 10 units (one per class), got ",
                                              model.sizes.back());
     if (!(std::isfinite(model.init_gain) && model.init_gain > 0))
@@ -143,6 +168,11 @@ struct TrainConfig {
       return bad("model.scalar must be \"float\" or \"double\", got \"", model.scalar, "\"");
     const int files = !data.train_images.empty() + !data.train_labels.empty() + !data.test_images.empty() +
                       !data.test_labels.empty();
+    for (auto [value, name] : {std::pair{&data.dir, "data.dir"}, std::pair{&data.train_images, "data.train_images"},
+                               std::pair{&data.train_labels, "data.train_labels"},
+                               std::pair{&data.test_images, "data.test_images"},
+                               std::pair{&data.test_labels, "data.test_labels"}, std::pair{&output.dir, "output.dir"}})
+      if (value->find('\0') != std::string::npos) return bad(name, " must not contain a NUL character");
     if (files != 0 && files != 4)
       return bad("data.train_images, data.train_labels, data.test_images and data.test_labels go together: give all "
                  "four or none (then data.dir is used)");
@@ -151,6 +181,8 @@ struct TrainConfig {
     if (data.validation_size < 0) return bad("data.validation_size must be ≥ 0, got ", data.validation_size);
     if (data.eval_train_size < 0) return bad("data.eval_train_size must be ≥ 0 (0 = all), got ", data.eval_train_size);
     if (data.batch_size < 1) return bad("data.batch_size must be ≥ 1, got ", data.batch_size);
+    if (data.batch_size > kMaxBatch)
+      return bad("data.batch_size = ", data.batch_size, " is beyond the limit of ", kMaxBatch);
     if (data.epochs < 0) return bad("data.epochs must be ≥ 0, got ", data.epochs);
     for (auto [o, name] : {std::pair{&relax_free, "relax.free"}, std::pair{&relax_nudged, "relax.nudged"}}) {
       std::string inner;
@@ -180,7 +212,10 @@ struct TrainConfig {
     std::string inner;
     if (!optimizer.is_valid(&inner)) return bad(inner);
     if (parallel.threads < 0) return bad("parallel.threads must be ≥ 0 (0 = all cores), got ", parallel.threads);
+    if (parallel.threads > kMaxThreads)
+      return bad("parallel.threads = ", parallel.threads, " is beyond the limit of ", kMaxThreads);
     if (parallel.chunk < 1) return bad("parallel.chunk must be ≥ 1, got ", parallel.chunk);
+    if (parallel.chunk > kMaxBatch) return bad("parallel.chunk = ", parallel.chunk, " is beyond the limit of ", kMaxBatch);
     if (output.dir.empty()) return bad("output.dir must not be empty");
     return true;
   }
@@ -220,7 +255,11 @@ class TomlFields {
       if constexpr (std::is_unsigned_v<I>)
         if (*v < 0) throw InvalidOptions(field(key) + " must be ≥ 0, got " + std::to_string(*v));
       if constexpr (std::is_same_v<I, bool>) throw InvalidOptions(field(key) + " must be true or false");
-      out = I(*v);
+      if constexpr (!std::is_same_v<I, bool>) {
+        // A value the field cannot hold would wrap silently (4294967297 threads would be 1).
+        if (!std::in_range<I>(*v)) throw InvalidOptions(field(key) + " = " + std::to_string(*v) + " is out of range");
+        out = I(*v);
+      }
     }
   }
   void get_bool(std::string_view key, bool& out) {
@@ -371,6 +410,7 @@ inline TrainConfig config_from_toml(const toml::table& root) {
     TomlFields f(relax, "relax.");
     f.find("free");
     f.find("nudged");
+    f.get_enum("on_unconverged", c.on_unconverged, parse_on_unconverged);
     detail::read_relax(detail::subtable(*relax, "free", "relax.free"), "relax.free.", c.relax_free);
     detail::read_relax(detail::subtable(*relax, "nudged", "relax.nudged"), "relax.nudged.", c.relax_nudged);
     f.reject_unknown();
@@ -397,6 +437,7 @@ inline TrainConfig config_from_toml(const toml::table& root) {
     f.get("beta1", c.optimizer.beta1);
     f.get("beta2", c.optimizer.beta2);
     f.get("epsilon", c.optimizer.epsilon);
+    f.get("divergence_bound", c.optimizer.divergence_bound);
     f.reject_unknown();
   }
   {
@@ -430,15 +471,24 @@ inline toml::table parse_toml(std::string_view text, const std::string& source) 
   }
 }
 
-/// Reads a config file; errors name the file and the field.
-inline TrainConfig read_config(const std::filesystem::path& path) {
-  require<DataError>(std::filesystem::exists(path), path.string(), ": no such config file");
+/// Parses a TOML file; a missing file, a directory, bad UTF-8 or a syntax error is an error
+/// naming the file (and the line and column).
+inline toml::table parse_toml_file(const std::filesystem::path& path) {
+  require_regular_file(path, "config file");
   try {
-    return config_from_toml(toml::parse_file(path.string()));
+    return toml::parse_file(path.string());
   } catch (const toml::parse_error& e) {
     std::ostringstream o;
     o << path.string() << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
     throw InvalidOptions(o.str());
+  }
+}
+
+/// Reads a config file; errors name the file and the field.
+inline TrainConfig read_config(const std::filesystem::path& path) {
+  const toml::table root = parse_toml_file(path);
+  try {
+    return config_from_toml(root);
   } catch (const InvalidOptions& e) {
     throw InvalidOptions(path.string() + ": " + e.what());
   }
@@ -453,6 +503,15 @@ inline void apply_override(toml::table& root, std::string_view assignment) {
   std::string key(assignment.substr(0, eq));
   std::string value(assignment.substr(eq + 1));
   while (!key.empty() && key.back() == ' ') key.pop_back();
+  // The key is dotted bare words: anything else (quotes, '#', spaces, an empty part) would let
+  // the TOML parser read something other than one assignment, or nothing at all.
+  bool key_ok = !key.empty() && key.front() != '.' && key.back() != '.' && key.find("..") == std::string::npos;
+  for (char ch : key)
+    key_ok = key_ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                        ch == '_' || ch == '-' || ch == '.');
+  require<InvalidOptions>(key_ok, "override '", assignment, "': the key must be section.key (letters, digits, _ and -)");
+  require<InvalidOptions>(value.find_first_not_of(" \t") != std::string::npos, "override '", assignment,
+                          "': no value after '='");
   toml::table parsed;
   try {
     parsed = toml::parse(key + " = " + value);
@@ -463,26 +522,29 @@ inline void apply_override(toml::table& root, std::string_view assignment) {
       throw InvalidOptions("override '" + std::string(assignment) + "': " + std::string(e.description()));
     }
   }
-  // Walk down the dotted key, creating tables, and replace the leaf.
+  // Walk down the dotted key, creating tables, and replace the leaf. Each level must hold exactly
+  // one entry: a value that smuggles in more ("1\n[data]\nseed = 2", "{}") is refused.
   toml::table* at = &root;
   toml::table* from = &parsed;
-  while (true) {
+  for (std::size_t depth = 0; depth < key.size() + 1; ++depth) {
+    require<InvalidOptions>(from->size() == 1, "override '", assignment, "' must set exactly one field");
     auto it = from->begin();
     const std::string k(it->first.str());
-    if (toml::table* deeper = it->second.as_table()) {
-      toml::node* existing = at->get(k);
-      if (!existing) {
-        at->insert(k, toml::table{});
-        existing = at->get(k);
-      }
-      require<InvalidOptions>(existing->is_table(), "override '", assignment, "': '", k, "' is not a table");
-      at = existing->as_table();
-      from = deeper;
-    } else {
+    toml::table* deeper = it->second.as_table();
+    if (!deeper || depth + 1 == std::size_t(std::count(key.begin(), key.end(), '.')) + 1) {
       at->insert_or_assign(k, it->second);
       return;
     }
+    toml::node* existing = at->get(k);
+    if (!existing) {
+      at->insert(k, toml::table{});
+      existing = at->get(k);
+    }
+    require<InvalidOptions>(existing->is_table(), "override '", assignment, "': '", k, "' is not a table");
+    at = existing->as_table();
+    from = deeper;
   }
+  throw InvalidOptions("override '" + std::string(assignment) + "' must set exactly one field");
 }
 
 /// The configuration as a TOML table (every field, defaults included: the run's full record).
@@ -509,7 +571,8 @@ inline toml::table config_to_toml(const TrainConfig& c) {
                            {"batch_size", std::int64_t(c.data.batch_size)},
                            {"epochs", std::int64_t(c.data.epochs)},
                            {"seed", std::int64_t(c.data.seed)}}},
-      {"relax", toml::table{{"free", detail::relax_table(c.relax_free)},
+      {"relax", toml::table{{"on_unconverged", std::string(to_string(c.on_unconverged))},
+                            {"free", detail::relax_table(c.relax_free)},
                             {"nudged", detail::relax_table(c.relax_nudged)}}},
       {"estimator", toml::table{{"kind", c.estimator.kind},
                                 {"variant", std::string(to_string(c.estimator.variant))},
@@ -524,7 +587,8 @@ inline toml::table config_to_toml(const TrainConfig& c) {
                                 {"momentum", c.optimizer.momentum},
                                 {"beta1", c.optimizer.beta1},
                                 {"beta2", c.optimizer.beta2},
-                                {"epsilon", c.optimizer.epsilon}}},
+                                {"epsilon", c.optimizer.epsilon},
+                                {"divergence_bound", c.optimizer.divergence_bound}}},
       {"parallel", toml::table{{"threads", std::int64_t(c.parallel.threads)},
                                {"chunk", std::int64_t(c.parallel.chunk)},
                                {"tiled_update", c.parallel.tiled_update}}},

@@ -48,6 +48,10 @@ struct OptimizerOptions {
   double beta1 = 0.9;
   double beta2 = 0.999;
   double epsilon = 1e-8;
+  /// A parameter beyond ±divergence_bound after an update means training has diverged (a
+  /// learning rate far too large): the trainer stops there rather than train on meaningless
+  /// weights, which a clipped activation can keep finite for ever.
+  double divergence_bound = 1e8;
 
   /// True when every field is usable; otherwise `why` names the first bad field.
   bool is_valid(std::string* why = nullptr) const {
@@ -68,6 +72,7 @@ struct OptimizerOptions {
     if (!(beta1 >= 0 && beta1 < 1)) return bad("optimizer.beta1 must be in [0, 1), got ", beta1);
     if (!(beta2 >= 0 && beta2 < 1)) return bad("optimizer.beta2 must be in [0, 1), got ", beta2);
     if (!(epsilon > 0 && std::isfinite(epsilon))) return bad("optimizer.epsilon must be positive, got ", epsilon);
+    if (!(divergence_bound > 0)) return bad("optimizer.divergence_bound must be positive, got ", divergence_bound);
     return true;
   }
   /// Throws ebm::InvalidOptions naming the bad field.

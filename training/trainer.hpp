@@ -9,8 +9,16 @@
 /// is estimated as one matrix, and the chunk gradients are summed in chunk order. The weights
 /// after any number of steps are therefore bit-identical for any number of threads, and a run
 /// resumed from a checkpoint continues exactly as if it had not stopped.
+///
+/// Faults: the datasets are checked before training (finite pixels, labels in range); a
+/// divergence, a non-finite gradient or update, or (with on_unconverged = fail) a relaxation that
+/// misses its tolerance stops training with a TrainingFault naming the epoch, minibatch and step,
+/// before metrics.csv or the checkpoint are written, so the files on disk stay those of the last
+/// good epoch. Both are written atomically (temporary file, flush, rename): a run killed at any
+/// moment leaves them readable, and resume() continues from them.
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -30,6 +38,7 @@
 #include "solvers/parallel.hpp"
 #include "solvers/relax.hpp"
 #include "training/checkpoint.hpp"
+#include "training/faults.hpp"
 #include "training/optimizer.hpp"
 
 namespace ebm {
@@ -60,6 +69,12 @@ struct TrainerOptions {
   bool checkpoint = true;
   /// Stored in checkpoints: the effective configuration of the run.
   std::string config_text;
+  /// A free relaxation counts as unconverged when eval_relax.grad_tol > 0 and it stopped on its
+  /// budget or horizon first; a nudged one likewise with this tolerance (0: never counted, as for
+  /// early inference, whose nudged phase is a fixed number of steps by design).
+  double nudged_grad_tol = 0;
+  /// What an unconverged relaxation does: counted and reported (warn) or a TrainingFault (fail).
+  OnUnconverged on_unconverged = OnUnconverged::warn;
 
   void validate() const {
     require<InvalidOptions>(batch_size >= 1, "data.batch_size must be ≥ 1, got ", batch_size);
@@ -94,17 +109,21 @@ struct EpochMetrics {
   double nudged_steps = 0;        ///< mean steps of the nudged relaxations (per chunk)
   double free_grad_norm = 0;      ///< mean final ‖∂F/∂s‖ of the free phase (max over a chunk)
   double nudged_grad_norm = 0;
+  long batches = 0;               ///< minibatches in the epoch
+  long free_unconverged = 0;      ///< minibatches whose free phase missed relax.free.grad_tol (see TrainerOptions)
+  long nudged_unconverged = 0;    ///< minibatches whose nudged phase missed its grad_tol
 
   static std::string csv_header() {
     return "epoch,step,loss,train_accuracy,eval_train_accuracy,validation_accuracy,test_accuracy,test_loss,seconds,"
-           "free_steps,nudged_steps,free_grad_norm,nudged_grad_norm\n";
+           "free_steps,nudged_steps,free_grad_norm,nudged_grad_norm,free_unconverged,nudged_unconverged\n";
   }
   std::string csv_row() const {
     std::ostringstream o;
     o.precision(10);
     o << epoch << ',' << step << ',' << loss << ',' << train_accuracy << ',' << eval_train_accuracy << ','
       << validation_accuracy << ',' << test_accuracy << ',' << test_loss << ',' << seconds << ',' << free_steps << ','
-      << nudged_steps << ',' << free_grad_norm << ',' << nudged_grad_norm << '\n';
+      << nudged_steps << ',' << free_grad_norm << ',' << nudged_grad_norm << ',' << free_unconverged << ','
+      << nudged_unconverged << '\n';
     return o.str();
   }
   /// "epoch 3: loss 0.21, train 81.2% (eval 80.9%), val 80.1%, test 79.8%, 4.2 s, 38.1 free steps, |dF/ds| 3e-05"
@@ -115,7 +134,12 @@ struct EpochMetrics {
                   "%.1f free / %.1f nudged steps, |dF/ds| %.2e",
                   epoch, loss, 100 * train_accuracy, 100 * eval_train_accuracy, 100 * validation_accuracy,
                   100 * test_accuracy, seconds, free_steps, nudged_steps, free_grad_norm);
-    return buf;
+    std::string line = buf;
+    if (free_unconverged > 0 || nudged_unconverged > 0)
+      line += "; warning: relaxations missed their grad_tol in " + std::to_string(free_unconverged) + " free / " +
+              std::to_string(nudged_unconverged) + " nudged phases of " + std::to_string(batches) +
+              " minibatches (raise relax.*.max_steps, or set relax.on_unconverged = \"fail\")";
+    return line;
   }
 };
 
@@ -194,26 +218,38 @@ class Trainer {
   }
 
   /// One epoch over `train` (shuffled by (seed, epoch)), then evaluation; writes metrics.csv and
-  /// the checkpoint when an output directory is set.
+  /// the checkpoint when an output directory is set. Throws TrainingFault on a numerical fault,
+  /// before writing anything.
   EpochMetrics train_epoch(const LabelledImages<T>& train, const LabelledImages<T>* validation = nullptr,
                            const LabelledImages<T>* test = nullptr) {
     const auto start = std::chrono::steady_clock::now();
     free_steps_ = nudged_steps_ = free_norm_ = nudged_norm_ = 0;
     chunk_count_ = 0;
     const Minibatches batches(train.size(), options_.batch_size, options_.seed, std::uint64_t(epoch_));
+    EpochMetrics m;
     double loss = 0;
     long correct = 0, seen = 0;
     for (Index b = 0; b < batches.size(); ++b) {
-      const EstimateSummary s = train_batch(train, batches[b]);
+      const long step_before = step_;
+      const EstimateSummary s = guarded(b, batches, [&] { return train_batch(train, batches[b]); });
+      // A learning rate far too large: the update overflows even from a finite gradient, or sends
+      // the weights beyond any sense (a clipped activation would keep training on them for ever).
+      const double bound = optimizer_.options().divergence_bound;
+      if (std::string where = describe_non_finite(model_.params(), model_.param_blocks(), bound); !where.empty()) {
+        std::ostringstream o;
+        o << where_in_run(b, batches.size(), step_before) << ": training diverged: the optimizer step made parameter "
+          << where << ", beyond optimizer.divergence_bound = " << bound << " (lower optimizer.learning_rate)";
+        throw TrainingFault(o.str());
+      }
+      check_convergence(s, b, batches.size(), step_before, m);
       loss += s.loss;
       correct += s.correct;
       seen += s.examples;
       if (on_batch) on_batch(b, batches.size(), loss / double(seen), double(correct) / double(seen));
     }
-    ++epoch_;
-    EpochMetrics m;
-    m.epoch = epoch_;
+    m.epoch = epoch_ + 1;
     m.step = step_;
+    m.batches = long(batches.size());
     m.loss = seen ? loss / double(seen) : 0;
     m.train_accuracy = seen ? double(correct) / double(seen) : 0;
     const double chunks = std::max<double>(1, double(chunk_count_));
@@ -221,14 +257,21 @@ class Trainer {
     m.nudged_steps = nudged_steps_ / chunks;
     m.free_grad_norm = free_norm_ / chunks;
     m.nudged_grad_norm = nudged_norm_ / chunks;
-    m.eval_train_accuracy = evaluate(train, options_.eval_train_size).accuracy;
-    if (validation && validation->size() > 0) m.validation_accuracy = evaluate(*validation).accuracy;
+    const std::string after = "evaluation after epoch " + std::to_string(epoch_ + 1);
+    m.eval_train_accuracy = guarded_evaluate(after + " (training subset)", train, options_.eval_train_size).accuracy;
+    if (validation && validation->size() > 0)
+      m.validation_accuracy = guarded_evaluate(after + " (validation set)", *validation).accuracy;
     if (test && test->size() > 0) {
-      const Evaluation ev = evaluate(*test);
+      const Evaluation ev = guarded_evaluate(after + " (test set)", *test);
       m.test_accuracy = ev.accuracy;
       m.test_loss = ev.loss;
     }
     m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    // Nothing non-finite reaches the disk: the previous checkpoint stays the last good one.
+    require<TrainingFault>(std::isfinite(m.loss) && (!test || test->size() == 0 || std::isfinite(m.test_loss)),
+                           "epoch ", m.epoch, " ended with a non-finite loss (training ", m.loss, ", test ",
+                           m.test_loss, "); nothing was written");
+    ++epoch_;
     if (!options_.out_dir.empty()) {
       std::filesystem::create_directories(options_.out_dir);
       append_metrics(m);
@@ -238,10 +281,18 @@ class Trainer {
   }
 
   /// Trains until `options.epochs` epochs are done (counting those of a resumed run); calls
-  /// `on_epoch` after each.
+  /// `on_epoch` after each. Checks the datasets first (DataError naming the set and example).
   std::vector<EpochMetrics> run(const LabelledImages<T>& train, const LabelledImages<T>* validation = nullptr,
                                 const LabelledImages<T>* test = nullptr,
                                 const std::function<void(const EpochMetrics&)>& on_epoch = {}) {
+    check_dataset(train, "the training set", true);
+    if (validation) check_dataset(*validation, "the validation set", false);
+    if (test) check_dataset(*test, "the test set", false);
+    if (!options_.out_dir.empty()) {
+      // Temporary files of writes killed midway (see write_file_atomically) are garbage.
+      remove_stale_temporaries(checkpoint_path());
+      remove_stale_temporaries(metrics_path());
+    }
     std::vector<EpochMetrics> all;
     while (epoch_ < options_.epochs) {
       all.push_back(train_epoch(train, validation, test));
@@ -277,7 +328,13 @@ class Trainer {
   void resume(const std::filesystem::path& path) {
     const Checkpoint<T> c = read_checkpoint<T>(path);
     if constexpr (requires { model_.sizes(); model_.activation(); }) {
-      require<DataError>(c.sizes == model_.sizes(), path.string(), ": field 'sizes' does not match the model's");
+      auto dashed = [](const std::vector<Index>& sizes) {
+        std::string out;
+        for (Index n : sizes) out += (out.empty() ? "" : "-") + std::to_string(n);
+        return out;
+      };
+      require<DataError>(c.sizes == model_.sizes(), path.string(), ": field 'sizes' is ", dashed(c.sizes),
+                         " but the model's is ", dashed(model_.sizes()));
       require<DataError>(c.activation == model_.activation(), path.string(), ": field 'activation' is ",
                          c.activation.name(), " but the model's is ", model_.activation().name());
     }
@@ -294,9 +351,18 @@ class Trainer {
       std::ifstream in(metrics_path());
       std::string line, kept;
       std::getline(in, line);
+      require<DataError>(line + '\n' == EpochMetrics::csv_header(), metrics_path().string(),
+                         ": line 1 is not the header this build writes (another version's file?); move it away "
+                         "to resume");
       kept = EpochMetrics::csv_header();
-      while (std::getline(in, line))
-        if (!line.empty() && std::stol(line.substr(0, line.find(','))) <= epoch_) kept += line + '\n';
+      for (long number = 2; std::getline(in, line); ++number) {
+        if (line.empty()) continue;
+        long row_epoch = 0;
+        const auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), row_epoch);
+        require<DataError>(ec == std::errc() && end != line.data() && *end == ',', metrics_path().string(), ": line ",
+                           number, " does not start with an epoch number: '", line.substr(0, 40), "'");
+        if (row_epoch <= epoch_) kept += line + '\n';
+      }
       metrics_ = kept;
       write_file_atomically(metrics_path(), metrics_);
     }
@@ -402,6 +468,79 @@ class Trainer {
       }
     throw DivergenceError("the gradient estimate of step " + std::to_string(step_ + 1) + " is not finite in '" +
                           block + "' (lower the learning rate or β, or tighten the relaxations)");
+  }
+
+  /// "epoch 3, minibatch 5 of 10 (optimizer step 25)" for the step about to be taken.
+  std::string where_in_run(Index b, Index batches, long step_before) const {
+    return "epoch " + std::to_string(epoch_ + 1) + ", minibatch " + std::to_string(b + 1) + " of " +
+           std::to_string(batches) + " (optimizer step " + std::to_string(step_before + 1) + ")";
+  }
+
+  /// Runs one minibatch; a divergence or a non-finite gradient becomes a TrainingFault saying
+  /// where in the run it happened, and which training example the relaxation's "example N" is.
+  template <class F>
+  EstimateSummary guarded(Index b, const Minibatches& batches, F&& f) {
+    const long step_before = step_;
+    try {
+      return f();
+    } catch (const DivergenceError& e) {
+      std::string message = where_in_run(b, batches.size(), step_before) + ": " + e.what();
+      // Relaxations number examples across the run (step × batch size + column, see train_batch):
+      // "example N" in their message is translated to the index in the training set.
+      const std::string what = e.what();
+      if (const std::size_t at = what.find("example "); at != std::string::npos) {
+        long number = -1;
+        const char* first = what.data() + at + 8;
+        const auto [end, ec] = std::from_chars(first, what.data() + what.size(), number);
+        const long n = number - step_before * long(options_.batch_size);
+        const auto batch = batches[b];
+        if (ec == std::errc() && n >= 0 && n < long(batch.size()))
+          message += " (example " + std::string(first, end) + " of the run is training example " +
+                     std::to_string(batch[std::size_t(n)]) + ")";
+      }
+      throw TrainingFault(message);
+    }
+  }
+
+  Evaluation guarded_evaluate(const std::string& what, const LabelledImages<T>& data, Index limit = 0) const {
+    try {
+      return evaluate(data, limit);
+    } catch (const DivergenceError& e) {
+      throw TrainingFault(what + ": " + e.what());
+    }
+  }
+
+  /// Counts (or, with on_unconverged = fail, refuses) relaxations that stopped on their budget
+  /// before their tolerance.
+  void check_convergence(const EstimateSummary& s, Index b, Index batches, long step_before, EpochMetrics& m) const {
+    auto missed = [](const RelaxSummary& r, double tol) {
+      return tol > 0 && r.examples > 0 &&
+             (r.termination == Termination::step_budget || r.termination == Termination::time_horizon);
+    };
+    const bool free = missed(s.free_phase, options_.eval_relax.grad_tol);
+    const bool nudged = missed(s.nudged_phase, options_.nudged_grad_tol);
+    m.free_unconverged += free;
+    m.nudged_unconverged += nudged;
+    if (options_.on_unconverged == OnUnconverged::fail && (free || nudged)) {
+      const RelaxSummary& r = free ? s.free_phase : s.nudged_phase;
+      std::ostringstream o;
+      const char* phase = free ? "free" : "nudged";
+      o << where_in_run(b, batches, step_before) << ": the " << phase << " relaxation did not converge: it stopped on its "
+        << (r.termination == Termination::step_budget ? "step budget (relax." : "time horizon (relax.") << phase
+        << (r.termination == Termination::step_budget ? ".max_steps)" : ".t_max)") << " with max |dF/ds| = "
+        << r.final_grad_norm << ", above relax." << phase
+        << ".grad_tol = " << (free ? options_.eval_relax.grad_tol : options_.nudged_grad_tol)
+        << " (relax.on_unconverged = \"fail\"; raise the budget, or set it to \"warn\")";
+      throw TrainingFault(o.str());
+    }
+  }
+
+  void check_dataset(const LabelledImages<T>& data, const std::string& what, bool must_have_examples) const {
+    require<DataError>(!must_have_examples || data.size() > 0, what, " is empty: nothing to train on");
+    if (data.size() == 0) return;
+    require<DimensionMismatch>(data.images.rows() == model_.input_size(), what, " has ", data.images.rows(),
+                               " pixels per example but the model has ", model_.input_size(), " inputs");
+    require_valid_dataset(data, what, int(model_.output_block().size));
   }
 
   void append_metrics(const EpochMetrics& m) {

@@ -7,7 +7,9 @@
 
 #include <csignal>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
+#include <limits>
 
 #include "training/checkpoint.hpp"
 #include "training/optimizer.hpp"
@@ -122,7 +124,7 @@ TEST_F(CheckpointFile, TruncatedOrEmptyIsCaught) {
   expect_error(p, "shorter than the 24-byte header");
   overwrite(p, "");
   expect_error(p, "not an ebm checkpoint");
-  expect_error(dir_ / "missing.bin", "no such file");
+  expect_error(dir_ / "missing.bin", "no such checkpoint");
 }
 
 TEST_F(CheckpointFile, ValidCrcButInconsistentFieldsAreCaught) {
@@ -171,6 +173,106 @@ TEST_F(CheckpointFile, InterruptedWriteLeavesThePreviousCheckpoint) {
   // And the next successful write replaces it whole despite the stray file.
   ebm::write_checkpoint(p, sample(5, 0.5f));
   EXPECT_EQ(ebm::read_checkpoint<float>(p).sizes[1], 5);
+}
+
+// ---- Hostile checkpoints: a valid header and CRC around a lying payload ----------------------
+
+/// A checkpoint file around an arbitrary payload, with the right size and CRC, so that only the
+/// payload's own checks stand between it and the reader.
+std::string wrap_payload(const std::string& payload) {
+  ebm::ByteWriter file;
+  file.bytes().append(ebm::kCheckpointMagic, sizeof ebm::kCheckpointMagic);
+  file.put<std::uint32_t>(ebm::kCheckpointVersion);
+  file.put<std::uint64_t>(payload.size());
+  file.put<std::uint32_t>(ebm::detail::crc32_of(payload));
+  file.bytes() += payload;
+  return file.bytes();
+}
+
+/// A payload that is valid up to `stop` fields, for sizes {2, 1}: scalar, sizes, activation, params, …
+std::string payload_prefix(std::uint32_t layers, std::vector<std::int64_t> sizes, const std::string& activation) {
+  ebm::ByteWriter w;
+  w.put<std::uint8_t>(4);
+  w.put<std::uint32_t>(layers);
+  for (std::int64_t n : sizes) w.put<std::int64_t>(n);
+  w.put_string(activation);
+  return w.bytes();
+}
+
+TEST_F(CheckpointFile, NonFiniteParametersAreRefused) {
+  auto c = sample();
+  c.params[5] = std::numeric_limits<float>::quiet_NaN();
+  const fs::path p = dir_ / "ckpt.bin";
+  ebm::write_checkpoint(p, c);
+  expect_error(p, "field 'params' holds non-finite values");
+}
+
+TEST_F(CheckpointFile, LyingPayloadFieldsAreNamed) {
+  const fs::path p = dir_ / "ckpt.bin";
+  overwrite(p, wrap_payload(payload_prefix(0, {}, "tanh")));
+  expect_error(p, "field 'sizes' has 0 layers");
+  overwrite(p, wrap_payload(payload_prefix(4000000000u, {}, "tanh")));
+  expect_error(p, "field 'sizes' has 4000000000 layers");
+  overwrite(p, wrap_payload(payload_prefix(2, {3, -2}, "tanh")));
+  expect_error(p, "field 'sizes' has layer 1 of size -2");
+  overwrite(p, wrap_payload(payload_prefix(2, {3, std::int64_t(1) << 40}, "tanh")));
+  expect_error(p, "of size 1099511627776");
+  overwrite(p, wrap_payload(payload_prefix(2, {3, 2}, "relu")));
+  expect_error(p, "field 'activation' is 'relu', not an activation");
+  // A string whose length field claims far more than the file: refused before allocating.
+  ebm::ByteWriter w;
+  w.put<std::uint8_t>(4);
+  w.put<std::uint32_t>(2);
+  w.put<std::int64_t>(3);
+  w.put<std::int64_t>(2);
+  w.put<std::uint64_t>(std::uint64_t(1) << 60);
+  overwrite(p, wrap_payload(w.bytes()));
+  expect_error(p, "field 'activation' claims 1152921504606846976 bytes");
+  // A parameter count that agrees with the sizes but not with the bytes present.
+  std::string params = payload_prefix(2, {3, 2}, "tanh");
+  ebm::ByteWriter n;
+  n.put<std::uint64_t>(8);
+  params += n.bytes() + std::string(12, '\0');
+  overwrite(p, wrap_payload(params));
+  expect_error(p, "field 'params' claims 8 entries but only 12 bytes remain");
+  // Everything valid, then bytes nobody wrote.
+  overwrite(p, wrap_payload(ebm::serialize_checkpoint(sample()).substr(24) + "xyz"));
+  expect_error(p, "3 unexpected bytes after the last field");
+  // A payload cut inside a field (the CRC is of the cut payload, so only the field checks see it).
+  overwrite(p, wrap_payload(ebm::serialize_checkpoint(sample()).substr(24, 40)));
+  expect_error(p, "ends in field 'activation'");
+}
+
+TEST_F(CheckpointFile, NotACheckpointAtAll) {
+  expect_error(dir_, "is a directory, not a checkpoint");
+  const fs::path p = dir_ / "train-labels-idx1-ubyte";
+  overwrite(p, std::string("\0\0\x08\x01\0\0\0\x1e", 8) + std::string(30, '\x03'));  // an IDX file
+  expect_error(p, "bad magic number");
+  // The right magic and a payload size beyond the file: refused from the header, nothing more read.
+  std::string header = ebm::serialize_checkpoint(sample()).substr(0, 24);
+  std::memset(header.data() + 12, 0x7f, 8);
+  overwrite(p, header);
+  expect_error(p, "field 'payload size' says 9187201950435737471 bytes but the file holds 0");
+}
+
+TEST_F(CheckpointFile, OptimizerStateOfAnotherKindIsRefusedOnLoad) {
+  const auto c = sample();  // Adam state
+  ebm::OptimizerOptions o;  // SGD
+  ebm::Optimizer<float> sgd(o, {{"w", 0, c.params.size(), 1}}, c.params.size());
+  ebm::ByteReader state(c.optimizer_state, "ckpt.bin");
+  try {
+    sgd.load(state);
+    FAIL();
+  } catch (const ebm::DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("ckpt.bin: optimizer state is for adam but the run uses sgd"),
+              std::string::npos)
+        << e.what();
+  }
+  // Adam of another size: the moment vectors do not fit.
+  o.method = ebm::OptimizerMethod::adam;
+  ebm::Optimizer<float> small(o, {{"w", 0, 5, 1}}, 5);
+  ebm::ByteReader again(c.optimizer_state, "ckpt.bin");
+  EXPECT_THROW(small.load(again), ebm::DataError);
 }
 
 }  // namespace

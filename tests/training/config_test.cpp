@@ -1,8 +1,14 @@
 // The TOML config: defaults, every table read, unknown keys and bad values named, overrides,
 // and the effective config written back reading as the same config.
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "training/config.hpp"
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -160,6 +166,101 @@ TEST(Config, OverridesReplaceFileValues) {
   ebm::apply_override(empty, "data.bogus=1");
   EXPECT_THROW(ebm::config_from_toml(empty), ebm::InvalidOptions);
   EXPECT_THROW(ebm::apply_override(empty, "novalue"), ebm::InvalidOptions);
+}
+
+// ---- Hostile configs -----------------------------------------------------------------------
+
+TEST(ConfigHostile, BadUtf8IsASyntaxErrorWithItsPosition) {
+  expect_rejected("[data]\ndir = \"/tmp/\xff\xfe\"\n", "test.toml:2:");
+  expect_rejected("# caf\xc3\n[model]\n", "test.toml:1:");
+  expect_rejected("[mod\x80" "el]\n", "test.toml:1:");
+}
+
+TEST(ConfigHostile, NaNAndInfiniteValuesAreNamed) {
+  expect_rejected("[relax.free]\ndt = nan\n", "relax.free.dt must be a positive finite number, got nan");
+  expect_rejected("[relax.nudged]\ngrad_tol = inf\n", "relax.nudged.grad_tol must be finite");
+  expect_rejected("[relax.free]\nt_max = nan\n", "relax.free.t_max must be positive");
+  expect_rejected("[optimizer]\nlearning_rate = inf\n", "optimizer.learning_rate must be a positive finite number");
+  expect_rejected("[optimizer]\nlearning_rates = [0.1, nan]\n", "optimizer.learning_rates[1] must be a finite number");
+  expect_rejected("[optimizer]\nmomentum = nan\n", "optimizer.momentum must be in [0, 1)");
+  expect_rejected("[estimator]\nbeta = -inf\n", "estimator.beta must be positive and finite");
+  expect_rejected("[estimator]\ngamma = nan\n", "estimator.gamma must be in (0, 1]");
+  expect_rejected("[model]\ninit_gain = inf\n", "model.init_gain must be positive");
+  expect_rejected("[relax.free]\ndivergence_bound = nan\n", "relax.free.divergence_bound must be positive");
+}
+
+TEST(ConfigHostile, SizesThatCannotBeANetwork) {
+  expect_rejected("[model]\nsizes = []\n", "model.sizes needs at least an input and an output layer");
+  expect_rejected("[model]\nsizes = [10]\n", "model.sizes needs at least an input and an output layer");
+  expect_rejected("[model]\nsizes = [784, -64, 10]\n", "model.sizes[1] must be ≥ 1, got -64");
+  expect_rejected("[model]\nsizes = [784, \"64\", 10]\n", "model.sizes[1] must be an integer");
+  expect_rejected("[model]\nsizes = 784\n", "model.sizes must be an array");
+  // Sane limits, checked before anything is allocated.
+  expect_rejected("[model]\nsizes = [784, 100000000, 10]\n", "model.sizes[1] = 100000000 is beyond the limit");
+  expect_rejected("[model]\nsizes = [784, 16000000, 16000000, 10]\n", "parameters, beyond the limit of 2147483648");
+}
+
+TEST(ConfigHostile, HugeAndOutOfRangeNumbers) {
+  expect_rejected("[data]\nepochs = 99999999999999999999\n", "test.toml:2:");  // beyond int64: TOML refuses it
+  expect_rejected("[parallel]\nthreads = 4294967297\n", "parallel.threads = 4294967297 is out of range");
+  expect_rejected("[parallel]\nthreads = 100000\n", "parallel.threads = 100000 is beyond the limit");
+  expect_rejected("[parallel]\nchunk = 9223372036854775807\n", "parallel.chunk = 9223372036854775807 is beyond");
+  expect_rejected("[data]\nbatch_size = 9223372036854775807\n", "data.batch_size = 9223372036854775807 is beyond");
+  expect_rejected("[data]\ntrain_size = -1\n", "data.train_size must be ≥ 0");
+  expect_rejected("[data]\nepochs = -2\n", "data.epochs must be ≥ 0");
+  expect_rejected("[model]\ninit_seed = -1\n", "model.init_seed must be ≥ 0");
+}
+
+TEST(ConfigHostile, DuplicateKeysAndTables) {
+  expect_rejected("[data]\nepochs = 1\nepochs = 2\n", "test.toml:3:");
+  expect_rejected("[data]\nepochs = 1\n[data]\nseed = 2\n", "test.toml:3:");
+}
+
+TEST(ConfigHostile, NulInAPath) {
+  expect_rejected("[data]\ndir = \"/tmp/a\\u0000b\"\n", "data.dir must not contain a NUL character");
+  expect_rejected("[output]\ndir = \"\\u0000\"\n", "output.dir must not contain a NUL character");
+}
+
+TEST(ConfigHostile, DeepNestingIsAnErrorNotACrash) {
+  std::string deep = "x = " + std::string(5000, '[') + std::string(5000, ']') + "\n";
+  EXPECT_THROW(parse(deep), ebm::InvalidOptions);
+  std::string tables = "x = " + std::string(5000, '{');
+  EXPECT_THROW(parse(tables), ebm::InvalidOptions);
+}
+
+TEST(ConfigHostile, OnUnconvergedIsReadAndChecked) {
+  EXPECT_EQ(parse("").on_unconverged, ebm::OnUnconverged::warn);
+  EXPECT_EQ(parse("[relax]\non_unconverged = \"fail\"\n").on_unconverged, ebm::OnUnconverged::fail);
+  expect_rejected("[relax]\non_unconverged = \"panic\"\n", "relax.on_unconverged: unknown on_unconverged 'panic'");
+  const ebm::TrainConfig c = parse("[relax]\non_unconverged = \"fail\"\n");
+  EXPECT_EQ(parse(ebm::config_to_string(c)).on_unconverged, ebm::OnUnconverged::fail);
+}
+
+TEST(ConfigHostile, FilesThatAreNotConfigs) {
+  const fs::path dir = fs::temp_directory_path() / ("ebm_config_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto expect_file_error = [&](const fs::path& p, const std::string& problem) {
+    try {
+      ebm::read_config(p);
+      FAIL() << "accepted " << p;
+    } catch (const ebm::Error& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(p.string()), std::string::npos) << what;
+      EXPECT_NE(what.find(problem), std::string::npos) << "expected '" << problem << "' in: " << what;
+    }
+  };
+  expect_file_error(dir / "missing.toml", "no such config file");
+  expect_file_error(dir, "is a directory, not a config file");
+  const fs::path utf16 = dir / "utf16.toml";
+  std::ofstream(utf16, std::ios::binary) << std::string("\xff\xfe[\0m\0o\0d\0e\0l\0]\0\n\0", 16);
+  expect_file_error(utf16, utf16.string() + ":1:");
+  const fs::path binary = dir / "checkpoint.bin";
+  std::ofstream(binary, std::ios::binary) << std::string("EBMCKPT\n\x01\0\0\0\0\0\0\0", 16);
+  expect_file_error(binary, binary.string() + ":");
+  const fs::path typo = dir / "typo.toml";
+  std::ofstream(typo) << "[data]\nbatchsize = 3\n";
+  expect_file_error(typo, "unknown config key 'data.batchsize'");
+  fs::remove_all(dir);
 }
 
 }  // namespace
