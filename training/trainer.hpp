@@ -330,7 +330,10 @@ class Trainer {
     if constexpr (requires { model_.sizes(); model_.activation(); }) {
       auto dashed = [](const std::vector<Index>& sizes) {
         std::string out;
-        for (Index n : sizes) out += (out.empty() ? "" : "-") + std::to_string(n);
+        for (Index n : sizes) {  // appended piecewise: GCC 12 warns falsely (-Wrestrict) on "-" + std::string
+          if (!out.empty()) out.push_back('-');
+          out.append(std::to_string(n));
+        }
         return out;
       };
       require<DataError>(c.sizes == model_.sizes(), path.string(), ": field 'sizes' is ", dashed(c.sizes),
@@ -466,8 +469,11 @@ class Trainer {
         block = b.name;
         break;
       }
-    throw DivergenceError("the gradient estimate of step " + std::to_string(step_ + 1) + " is not finite in '" +
-                          block + "' (lower the learning rate or β, or tighten the relaxations)");
+    // A stream, not operator+: GCC 12 warns falsely (-Wrestrict) on "literal" + std::string.
+    std::ostringstream o;
+    o << "the gradient estimate of step " << step_ + 1 << " is not finite in '" << block
+      << "' (lower the learning rate or β, or tighten the relaxations)";
+    throw DivergenceError(o.str());
   }
 
   /// "epoch 3, minibatch 5 of 10 (optimizer step 25)" for the step about to be taken.
