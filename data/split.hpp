@@ -57,6 +57,15 @@ LabelledImages<T> head(const LabelledImages<T>& data, Index n) {
   return out;
 }
 
+/// Keeps the first `n` examples of `data` (all of them if n ≤ 0 or n ≥ size), in place: no copy of
+/// the set is made, so loading never holds it twice.
+template <class T>
+void keep_head(LabelledImages<T>& data, Index n) {
+  if (n <= 0 || n >= data.size()) return;
+  data.images.conservativeResize(Eigen::NoChange, n);  // column-major: the first n columns stay put
+  data.labels.resize(std::size_t(n));
+}
+
 /// A training set with a validation set held out of it.
 template <class T>
 struct TrainValidation {
@@ -79,6 +88,33 @@ TrainValidation<T> split_validation(const LabelledImages<T>& data, Index validat
   for (Index i = 0; i < data.size(); ++i)
     if (!held[std::size_t(i)]) train.push_back(i);
   return {subset<T>(data, train), subset<T>(data, validation)};
+}
+
+/// split_validation() of a set the caller gives up: the same split, but the training part is
+/// `data` itself with the held-out columns removed in place (the others move forward, keeping
+/// their order), so that peak memory is the set plus its validation part, not twice the set.
+template <class T>
+TrainValidation<T> split_validation(LabelledImages<T>&& data, Index validation_size, std::uint64_t seed) {
+  require<InvalidOptions>(validation_size >= 0 && validation_size < data.size(), "data.validation_size = ",
+                          validation_size, " must be ≥ 0 and less than the ", data.size(), " training examples");
+  const std::vector<Index> order = shuffled_indices(data.size(), seed, 1);
+  const std::vector<Index> validation(order.begin(), order.begin() + validation_size);
+  std::vector<char> held(std::size_t(data.size()), 0);
+  for (Index i : validation) held[std::size_t(i)] = 1;
+  TrainValidation<T> out;
+  out.validation = subset<T>(data, validation);
+  Index kept = 0;
+  for (Index i = 0; i < data.size(); ++i) {
+    if (held[std::size_t(i)]) continue;
+    if (kept != i) {
+      data.images.col(kept) = data.images.col(i);
+      data.labels[std::size_t(kept)] = data.labels[std::size_t(i)];
+    }
+    ++kept;
+  }
+  keep_head(data, kept);
+  out.train = std::move(data);
+  return out;
 }
 
 /// The minibatches of one epoch: a permutation of the examples drawn from (seed, epoch), cut

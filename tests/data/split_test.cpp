@@ -55,6 +55,28 @@ TEST(Split, ValidationIsDisjointAndDeterministic) {
   EXPECT_THROW(ebm::split_validation(data, 50, 7), ebm::InvalidOptions);
 }
 
+// The in-place forms the tool loads with (no second copy of the training set) give exactly the
+// sets of the copying forms.
+TEST(Split, InPlaceFormsMatchTheCopyingOnes) {
+  const auto data = numbered(50);
+  for (ebm::Index held : {0, 1, 10, 49}) {
+    const auto copied = ebm::split_validation(data, held, 7);
+    auto given = data;
+    const auto moved = ebm::split_validation(std::move(given), held, 7);
+    EXPECT_EQ(moved.train.images, copied.train.images) << held;
+    EXPECT_EQ(moved.train.labels, copied.train.labels) << held;
+    EXPECT_EQ(moved.validation.images, copied.validation.images) << held;
+    EXPECT_EQ(moved.validation.labels, copied.validation.labels) << held;
+  }
+  for (ebm::Index n : {0, 1, 20, 50, 80}) {
+    auto kept = data;
+    ebm::keep_head(kept, n);
+    const auto expected = ebm::head(data, n);
+    EXPECT_EQ(kept.images, expected.images) << n;
+    EXPECT_EQ(kept.labels, expected.labels) << n;
+  }
+}
+
 TEST(Minibatches, CoverEveryExampleOncePerEpochAndChangeWithTheEpoch) {
   const ebm::Minibatches e0(23, 5, 3, 0), again(23, 5, 3, 0), e1(23, 5, 3, 1);
   ASSERT_EQ(e0.size(), 5);
