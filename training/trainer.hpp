@@ -345,7 +345,10 @@ class Trainer {
     if constexpr (requires { model_.sizes(); model_.activation(); }) {
       auto dashed = [](const std::vector<Index>& sizes) {
         std::string out;
-        for (Index n : sizes) out += (out.empty() ? "" : "-") + std::to_string(n);
+        for (Index n : sizes) {
+          if (!out.empty()) out += '-';
+          out += std::to_string(n);
+        }
         return out;
       };
       require<DataError>(c.sizes == model_.sizes(), path.string(), ": field 'sizes' is ", dashed(c.sizes),
