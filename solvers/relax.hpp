@@ -63,7 +63,10 @@ std::string find_divergence(const Matrix<T>& s, const std::vector<Block>& layers
                             Index first_example, const char* what = "state") {
   // One vectorised pass (a max that propagates NaN, so that a NaN fails the comparison too);
   // the slow search below runs only when something is wrong.
-  if (s.size() == 0 || s.array().abs().template maxCoeff<Eigen::PropagateNaN>() <= T(bound)) return {};
+  // (An infinite entry must fail too when the bound itself is infinite, as for the gradient.)
+  if (s.size() == 0) return {};
+  const double largest = double(s.array().abs().template maxCoeff<Eigen::PropagateNaN>());
+  if (std::isfinite(largest) && largest <= bound) return {};
   for (Index j = 0; j < s.cols(); ++j)
     for (Index i = 0; i < s.rows(); ++i) {
       const double v = double(s(i, j));
@@ -286,7 +289,7 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
     ++summary.steps_accepted;
     residual_current = false;
     std::string where = detail::find_divergence(s, layers, options.divergence_bound, first_example);
-    if (where.empty() && !detail::all_finite(dsdt))
+    if (where.empty())
       where = detail::find_divergence(dsdt, layers, std::numeric_limits<double>::infinity(), first_example,
                                       "energy gradient");
     if (!where.empty()) {

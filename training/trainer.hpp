@@ -397,7 +397,7 @@ class Trainer {
       count_chunk(c.summary);
     }
     grad_ /= T(batch);
-    check_gradient(0, params);
+    check_gradient();
     optimizer_.step(model_.params(), grad_);
     ++step_;
     return merged;
@@ -442,7 +442,7 @@ class Trainer {
       tile_finite_[std::size_t(i)] = detail::all_finite(g) ? 1 : 0;
     });
     // Checked before any tile moves: a failed step leaves the parameters as they were.
-    if (std::find(tile_finite_.begin(), tile_finite_.end(), 0) != tile_finite_.end()) check_gradient(0, params);
+    if (std::find(tile_finite_.begin(), tile_finite_.end(), 0) != tile_finite_.end()) check_gradient();
     optimizer_.begin_step();
     arena_.parallel_for(tiles, [&](Index i) {
       const Block tile = model_.param_tile(i);
@@ -460,19 +460,14 @@ class Trainer {
     ++chunk_count_;
   }
 
-  /// Throws DivergenceError naming the first parameter block whose gradient is not finite.
-  void check_gradient(Index begin, Index count) const {
-    if (detail::all_finite(grad_.segment(begin, count))) return;
-    std::string block = "?";
-    for (const ParamBlock& b : model_.param_blocks())
-      if (!grad_.segment(b.offset, b.size()).allFinite()) {
-        block = b.name;
-        break;
-      }
+  /// Throws DivergenceError naming the first gradient entry that is not finite (block and position).
+  void check_gradient() const {
+    const std::string where = describe_non_finite(grad_, model_.param_blocks());
+    if (where.empty()) return;
     // A stream, not operator+: GCC 12 warns falsely (-Wrestrict) on "literal" + std::string.
     std::ostringstream o;
-    o << "the gradient estimate of step " << step_ + 1 << " is not finite in '" << block
-      << "' (lower the learning rate or β, or tighten the relaxations)";
+    o << "the gradient estimate of step " << step_ + 1 << " is not finite: " << where
+      << " (lower the learning rate or β, or tighten the relaxations)";
     throw DivergenceError(o.str());
   }
 

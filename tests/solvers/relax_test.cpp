@@ -480,5 +480,22 @@ TEST(RelaxParallel, ChunksAndThreadsDoNotChangeTheResult) {
   EXPECT_THROW(run(-1, 8), InvalidOptions);
 }
 
+// The divergence search names the example, layer and unit of a NaN, an infinity or a value beyond
+// the bound; with an infinite bound (how relax checks the gradient) an infinity is still found.
+TEST(FindDivergence, NamesNaNInfinityAndOutOfBoundEntries) {
+  const std::vector<Block> layers = {{0, 2}, {2, 3}};
+  Matrix<double> m = Matrix<double>::Constant(5, 4, 0.5);
+  const double inf = std::numeric_limits<double>::infinity();
+  EXPECT_EQ(detail::find_divergence(m, layers, inf, 0), "");
+  m(3, 2) = inf;
+  EXPECT_EQ(detail::find_divergence(m, layers, inf, 10, "energy gradient"),
+            "example 12, layer 2, unit 1 has energy gradient inf");
+  m(3, 2) = std::nan("");
+  EXPECT_EQ(detail::find_divergence(m, layers, 1e8, 0), "example 2, layer 2, unit 1 has state nan");
+  m(3, 2) = 2e8;
+  EXPECT_EQ(detail::find_divergence(m, layers, 1e8, 0),
+            "example 2, layer 2, unit 1 has state 2e+08 beyond the divergence bound 1e+08");
+}
+
 }  // namespace
 }  // namespace ebm
