@@ -5,6 +5,11 @@
 #include <cmath>
 #include <concepts>
 
+#include <array>
+#include <string_view>
+#include <utility>
+
+#include "core/fields.hpp"
 #include "core/types.hpp"
 
 namespace ebm {
@@ -42,6 +47,33 @@ struct CrossEntropy {
       g.col(j) *= d.col(j).sum();  // general d: gradient is sum(d)·softmax(y) − d
       g.col(j) -= d.col(j);
     }
+  }
+};
+
+/// The costs a configuration can name.
+enum class CostKind { squared_error, cross_entropy };
+
+template <>
+struct EnumNames<CostKind> {
+  static constexpr std::array<std::pair<CostKind, std::string_view>, 2> values{
+      {{CostKind::squared_error, "squared_error"}, {CostKind::cross_entropy, "cross_entropy"}}};
+};
+
+/// A cost chosen at run time (the tool's estimator.cost): the same interface as SquaredError and
+/// CrossEntropy, with one branch per call. Costs act on the output units only, so the branch is
+/// noise next to a relaxation step, and every estimator and trainer is compiled once instead of
+/// once per cost.
+template <std::floating_point T>
+struct AnyCost {
+  using Scalar = T;
+  CostKind kind = CostKind::squared_error;
+
+  RowVector<T> value(ConstRef<T> y, ConstRef<T> d) const {
+    return kind == CostKind::squared_error ? SquaredError<T>{}.value(y, d) : CrossEntropy<T>{}.value(y, d);
+  }
+  void gradient(ConstRef<T> y, ConstRef<T> d, MutRef<T> g) const {
+    if (kind == CostKind::squared_error) SquaredError<T>{}.gradient(y, d, g);
+    else CrossEntropy<T>{}.gradient(y, d, g);
   }
 };
 

@@ -90,6 +90,13 @@ struct BpttOptions {
   /// BPTT (Ernoult et al. 2019). At a fixed point the result tends to the implicit gradient as K grows.
   long steps = 100;
 
+  static constexpr auto fields() {
+    return std::tuple{
+        field("dt", &BpttOptions::dt, "Euler step of the steps differentiated through", positive),
+        field("steps", &BpttOptions::steps, "Euler steps after the fixed point, differentiated through", positive),
+    };
+  }
+
   bool is_valid(std::string* why = nullptr) const {
     detail::Why bad{why};
     if (!detail::nested_valid(free, "bptt.free", why)) return false;

@@ -29,6 +29,12 @@ struct CHLOptions {
   /// the lower layers' updates shrink as γ^{L−k}.
   bool layer_factor = true;
 
+  /// The fields a configuration sets (γ is the Xie–Seung model's own option there).
+  static constexpr auto fields() {
+    return std::tuple{field("layer_factor", &CHLOptions::layer_factor,
+                            "xie_seung: scale layer k's update by gamma^(k-L), which makes it backprop's as gamma -> 0")};
+  }
+
   bool is_valid(std::string* why = nullptr) const {
     detail::Why bad{why};
     if (!detail::nested_valid(free, "chl.free", why)) return false;

@@ -30,13 +30,18 @@ struct EarlyInferenceOptions {
   /// (layer L−k first changes at step k+1).
   long steps = 0;
 
+  static constexpr auto fields() {
+    using O = EarlyInferenceOptions;
+    return std::tuple{
+        field("beta", &O::beta, "nudging strength; the signal is O(beta), its bias O(beta^2)", positive),
+        field("dt", &O::dt, "step of the synchronous Euler steps after the nudge", positive),
+        field("steps", &O::steps, "Euler steps after the nudge (0 = one per layer)", non_negative),
+    };
+  }
+
   bool is_valid(std::string* why = nullptr) const {
-    detail::Why bad{why};
     if (!detail::nested_valid(free, "early.free", why)) return false;
-    if (!(std::isfinite(beta) && beta > 0)) return bad("early.beta must be positive and finite, got ", beta);
-    if (!(std::isfinite(dt) && dt > 0)) return bad("early.dt must be positive and finite, got ", dt);
-    if (steps < 0) return bad("early.steps must be ≥ 0 (0 = one per layer), got ", steps);
-    return true;
+    return check_fields(*this, "early.", why);
   }
   void validate() const {
     std::string why;

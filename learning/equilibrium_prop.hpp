@@ -28,14 +28,13 @@ enum class EPVariant {
                 ///< over minibatches (Scellier & Bengio 2017, §4; Laborieux et al. 2021)
 };
 
-inline std::string_view to_string(EPVariant v) {
-  switch (v) {
-    case EPVariant::one_sided: return "one_sided";
-    case EPVariant::symmetric: return "symmetric";
-    case EPVariant::random_sign: return "random_sign";
-  }
-  return "?";
-}
+template <>
+struct EnumNames<EPVariant> {
+  static constexpr std::array<std::pair<EPVariant, std::string_view>, 3> values{
+      {{EPVariant::one_sided, "one_sided"}, {EPVariant::symmetric, "symmetric"}, {EPVariant::random_sign, "random_sign"}}};
+};
+
+inline std::string_view to_string(EPVariant v) { return enum_name(v); }
 inline EPVariant parse_ep_variant(std::string_view name) {
   for (EPVariant v : {EPVariant::one_sided, EPVariant::symmetric, EPVariant::random_sign})
     if (name == to_string(v)) return v;
@@ -56,13 +55,18 @@ struct EPOptions {
   /// draw is the same whatever the number of threads.
   std::uint64_t seed = 0;
 
+  /// The fields a configuration sets (the phases and the seed come from elsewhere).
+  static constexpr auto fields() {
+    return std::tuple{
+        field("beta", &EPOptions::beta, "nudging strength (the random-sign variant flips its sign)", positive),
+        field("variant", &EPOptions::variant, "one_sided (bias O(beta)), symmetric (O(beta^2)) or random_sign"),
+    };
+  }
+
   bool is_valid(std::string* why = nullptr) const {
-    detail::Why bad{why};
     if (!detail::nested_valid(free, "ep.free", why)) return false;
     if (!detail::nested_valid(nudged, "ep.nudged", why)) return false;
-    if (!(std::isfinite(beta) && beta > 0))
-      return bad("ep.beta must be positive and finite (the random-sign variant flips it), got ", beta);
-    return true;
+    return check_fields(*this, "ep.", why);
   }
   void validate() const {
     std::string why;

@@ -23,6 +23,12 @@ enum class AdjointSolver {
   dense,               ///< build H per example from n products and LU-factorize it (small nets; any invertible H)
 };
 
+template <>
+struct EnumNames<AdjointSolver> {
+  static constexpr std::array<std::pair<AdjointSolver, std::string_view>, 2> values{
+      {{AdjointSolver::conjugate_gradient, "conjugate_gradient"}, {AdjointSolver::dense, "dense"}}};
+};
+
 /// Options of ExactGradient.
 struct ExactGradientOptions {
   /// The free relaxation. The exact gradient is exact only at a fixed point: a residual δ in
@@ -39,6 +45,15 @@ struct ExactGradientOptions {
   double cg_tol = 1e-13;
   /// CG iteration budget; 0 means 10 × state size (CG is exact in n steps in exact arithmetic).
   long cg_max_iterations = 0;
+
+  static constexpr auto fields() {
+    using O = ExactGradientOptions;
+    return std::tuple{
+        field("solver", &O::solver, "adjoint solve: conjugate_gradient (H positive definite) or dense (small nets)"),
+        field("cg_tol", &O::cg_tol, "CG stops at residual cg_tol * |dC/ds|", checks::InRange{0, 1}),
+        field("cg_max_iterations", &O::cg_max_iterations, "CG budget (0 = 10 x state size)", non_negative),
+    };
+  }
 
   bool is_valid(std::string* why = nullptr) const {
     detail::Why bad{why};

@@ -31,6 +31,18 @@ struct StochasticEPOptions {
   /// explodes (THEORY.md §6: relative error 0.71 and 4.95 instead of 0.078 and 0.0066).
   bool shared_noise = true;
 
+  /// The fields a configuration sets (the chains' Langevin settings come from the phase options).
+  static constexpr auto fields() {
+    using O = StochasticEPOptions;
+    return std::tuple{
+        field("beta", &O::beta, "nudging strength", positive),
+        field("burn_in", &O::burn_in, "chain steps before averaging", non_negative),
+        field("samples", &O::samples, "chain steps averaged over", positive),
+        field("chains", &O::chains, "independent chains per example", positive),
+        field("shared_noise", &O::shared_noise, "the nudged chains replay the free chains' noise (O(beta) bias)"),
+    };
+  }
+
   bool is_valid(std::string* why = nullptr) const {
     detail::Why bad{why};
     std::string inner;

@@ -13,6 +13,7 @@
 #include "core/activation.hpp"
 #include "core/concepts.hpp"
 #include "core/error.hpp"
+#include "core/fields.hpp"
 #include "core/random.hpp"
 #include "core/small_products.hpp"
 
@@ -398,6 +399,63 @@ class LayeredHopfield {
   std::vector<Block> layers_;
   Index state_size_ = 0;
   Vector<T> params_;
+};
+
+namespace checks {
+/// Layer sizes: an input and an output layer at least, each ≥ 1 and at most 2^24 units, at most
+/// 1000 layers and 2^31 parameters (beyond them a value is a typo or a hostile file).
+struct LayerSizes {
+  std::string operator()(const std::vector<Index>& sizes) const {
+    if (sizes.size() < 2) return "needs at least an input and an output layer";
+    if (sizes.size() > 1000) return detail::say("has ", sizes.size(), " layers, more than the limit of 1000");
+    Index params = 0;
+    for (std::size_t k = 0; k < sizes.size(); ++k) {
+      if (sizes[k] < 1) return detail::say("[", k, "] must be ≥ 1, got ", sizes[k]);
+      if (sizes[k] > (Index(1) << 24))
+        return detail::say("[", k, "] = ", sizes[k], " is beyond the limit of ", Index(1) << 24, " units");
+      if (k > 0) params += sizes[k] * (sizes[k - 1] + 1);  // < 2^49 each: no overflow
+    }
+    if (params > (Index(1) << 31))
+      return detail::say("ask for ", params, " parameters, beyond the limit of ", Index(1) << 31);
+    return {};
+  }
+};
+}  // namespace checks
+
+/// What a LayeredHopfield is built from (the config's [model] table for kind layered_hopfield).
+struct LayeredHopfieldOptions {
+  std::vector<Index> sizes = {784, 64, 10};  ///< input, hidden…, output
+  Activation activation = Activation::Kind::hard_sigmoid;
+  std::uint64_t init_seed = 1;
+  double init_gain = 1.0;
+
+  static constexpr auto fields() {
+    using O = LayeredHopfieldOptions;
+    return std::tuple{
+        field("sizes", &O::sizes, "units per layer: input, hidden..., output (= the number of classes)",
+              checks::LayerSizes{}),
+        field("activation", &O::activation, "rho: hard_sigmoid, logistic or tanh"),
+        field("init_seed", &O::init_seed, "seed of the initial weights"),
+        field("init_gain", &O::init_gain, "Glorot-uniform weights scaled by this gain", positive),
+    };
+  }
+};
+
+/// The registry's description of LayeredHopfield (cli/registry.hpp): its name, options and factory.
+struct LayeredHopfieldKind {
+  static constexpr std::string_view name = "layered_hopfield";
+  static constexpr std::string_view doc =
+      "layered Hopfield network, E = ½Σ|s_k|² − Σρ(s_k)ᵀW_kρ(s_{k−1}) − Σb_kᵀρ(s_k) (Scellier & Bengio 2017)";
+  using Options = LayeredHopfieldOptions;
+  template <class T>
+  using Model = LayeredHopfield<T>;
+
+  template <class T>
+  static LayeredHopfield<T> make(const Options& o) {
+    LayeredHopfield<T> net(o.sizes, o.activation);
+    net.init_glorot(o.init_seed, T(o.init_gain));
+    return net;
+  }
 };
 
 }  // namespace ebm

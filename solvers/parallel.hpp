@@ -13,6 +13,7 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include "core/error.hpp"
+#include "core/fields.hpp"
 #include "core/types.hpp"
 
 namespace ebm {
@@ -26,9 +27,19 @@ struct ParallelOptions {
   /// parameter tiles, in parallel. false: sum one full-size estimate per chunk (the reference path).
   bool tiled_update = true;
 
+  static constexpr auto fields() {
+    using P = ParallelOptions;
+    return std::tuple{
+        field("threads", &P::threads, "threads (0 = all cores); results do not depend on it",
+              checks::InRange{0, 4096, true}),
+        field("chunk", &P::chunk, "examples per task; results depend on it, not on threads", positive),
+        field("tiled_update", &P::tiled_update, "the fast path: relax chunks, then update the whole minibatch in tiles"),
+    };
+  }
+
   void validate() const {
-    require<InvalidOptions>(threads >= 0, "parallel.threads must be ≥ 0 (0 = all cores), got ", threads);
-    require<InvalidOptions>(chunk >= 1, "parallel.chunk must be ≥ 1, got ", chunk);
+    std::string why;
+    if (!check_fields(*this, "parallel.", &why)) throw InvalidOptions(why);
   }
 };
 

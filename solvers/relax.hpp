@@ -133,6 +133,9 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
   using T = typename Sys::Scalar;
   using State = Matrix<T>;
   options.validate();
+  require<InvalidOptions>(!is_langevin(options.method), "relax.method = ", to_string(options.method),
+                          " is a Langevin method: it samples at a temperature rather than relaxing to a minimum; "
+                          "call ebm::langevin, or ebm::run_phase which picks the solver");
   if (detail::projects(sys))
     // A clipped ρ has a derivative that jumps at the edges of its box: higher-order steps straddle the
     // jump and their error estimates never settle (seen: rk4 stalls, dopri5 shrinks its step to 1e-8).
@@ -284,6 +287,9 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
         t += dt;
         break;
       }
+      case Method::ula:
+      case Method::mala:
+        break;  // refused above
     }
     ++step;
     ++summary.steps_accepted;

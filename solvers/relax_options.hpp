@@ -7,16 +7,24 @@
 #include <string>
 #include <string_view>
 
+#include <array>
+#include <tuple>
+#include <utility>
+
 #include "core/error.hpp"
+#include "core/fields.hpp"
 
 namespace ebm {
 
-/// How the state moves towards a minimum of F.
+/// How the state moves towards a minimum of F (deterministic methods, ebm::relax), or samples
+/// around one at a temperature (Langevin methods, ebm::langevin; run_phase() picks the solver).
 enum class Method {
   euler,        ///< gradient flow ds/dt = −∂F/∂s, explicit Euler, fixed step `dt`
   rk4,          ///< gradient flow, classical Runge–Kutta, fixed step `dt`
   dopri5,       ///< gradient flow, Dormand–Prince 5(4) with step control (`abs_tol`, `rel_tol`)
   fixed_point,  ///< discrete update s ← P(s − ε ∂F/∂s), ε = `dt`, P the model's projection
+  ula,          ///< Langevin, Euler–Maruyama at `temperature`: s ← s − h∂F/∂s + √(2Th) ξ
+  mala,         ///< Langevin, ULA proposals with Metropolis–Hastings acceptance (exact invariant law)
 };
 
 /// Order of the discrete fixed-point update across layers.
@@ -31,40 +39,60 @@ enum class OnDivergence {
   stop,         ///< stop, restore the last finite state and report it in the summary
 };
 
-inline std::string_view to_string(Method m) {
-  switch (m) {
-    case Method::euler: return "euler";
-    case Method::rk4: return "rk4";
-    case Method::dopri5: return "dopri5";
-    case Method::fixed_point: return "fixed_point";
-  }
-  return "?";
-}
-inline std::string_view to_string(Schedule s) {
-  return s == Schedule::synchronous ? "synchronous" : "alternating";
-}
+template <>
+struct EnumNames<Method> {
+  static constexpr std::array<std::pair<Method, std::string_view>, 6> values{
+      {{Method::euler, "euler"},
+       {Method::rk4, "rk4"},
+       {Method::dopri5, "dopri5"},
+       {Method::fixed_point, "fixed_point"},
+       {Method::ula, "ula"},
+       {Method::mala, "mala"}}};
+};
+template <>
+struct EnumNames<Schedule> {
+  static constexpr std::array<std::pair<Schedule, std::string_view>, 2> values{
+      {{Schedule::synchronous, "synchronous"}, {Schedule::alternating, "alternating"}}};
+};
+template <>
+struct EnumNames<OnDivergence> {
+  static constexpr std::array<std::pair<OnDivergence, std::string_view>, 2> values{
+      {{OnDivergence::throw_error, "throw"}, {OnDivergence::stop, "stop"}}};
+};
+
+inline std::string_view to_string(Method m) { return enum_name(m); }
+inline std::string_view to_string(Schedule s) { return enum_name(s); }
+
+/// Langevin methods sample at a temperature instead of descending to a minimum.
+inline bool is_langevin(Method m) { return m == Method::ula || m == Method::mala; }
 
 inline Method parse_method(std::string_view name) {
-  for (Method m : {Method::euler, Method::rk4, Method::dopri5, Method::fixed_point})
-    if (name == to_string(m)) return m;
-  throw InvalidOptions("unknown relaxation method '" + std::string(name) +
-                       "' (expected euler, rk4, dopri5 or fixed_point)");
+  try {
+    return parse_enum<Method>(name);
+  } catch (const InvalidOptions&) {
+    throw InvalidOptions("unknown relaxation method '" + std::string(name) + "' (expected " +
+                         enum_choices<Method>() + ")");
+  }
 }
 inline Schedule parse_schedule(std::string_view name) {
-  if (name == "synchronous") return Schedule::synchronous;
-  if (name == "alternating") return Schedule::alternating;
-  throw InvalidOptions("unknown schedule '" + std::string(name) + "' (expected synchronous or alternating)");
+  try {
+    return parse_enum<Schedule>(name);
+  } catch (const InvalidOptions&) {
+    throw InvalidOptions("unknown schedule '" + std::string(name) + "' (expected synchronous or alternating)");
+  }
 }
 
-/// Options of ebm::relax. A relaxation stops at the first of: every example's
-/// ‖∂F/∂s‖₂ below `grad_tol` (converged), time `t_max` reached, `max_steps` tries made.
+/// Options of one phase: ebm::relax for the deterministic methods; for ula and mala, ebm::langevin
+/// with `temperature`, step `dt` and `max_steps` steps (run_phase, solvers/phase.hpp).
+/// A deterministic relaxation stops at the first of: every example's ‖∂F/∂s‖₂ below `grad_tol`
+/// (converged), time `t_max` reached, `max_steps` tries made.
 struct RelaxOptions {
   Method method = Method::rk4;
-  /// Step of euler and rk4; first trial step of dopri5; update rate ε of fixed_point.
+  /// Step of euler and rk4; first trial step of dopri5; update rate ε of fixed_point; step h of ula and mala.
   double dt = 0.1;
   /// Time horizon (fixed_point counts ε per sweep).
   double t_max = 1e4;
-  /// Step budget: accepted plus rejected steps.
+  /// Step budget: accepted plus rejected steps (ula, mala: the number of steps).
   long max_steps = 100000;
   /// Converged when every example of the batch has ‖∂F/∂s‖₂ < grad_tol (for a model whose states
   /// live in a box, the projected-gradient residual ‖s − P(s − ∂F/∂s)‖₂). 0 disables the test.
@@ -82,35 +110,49 @@ struct RelaxOptions {
   /// A state entry beyond ±divergence_bound (or a non-finite one) is a divergence.
   double divergence_bound = 1e8;
   OnDivergence on_divergence = OnDivergence::throw_error;
+  /// ula and mala: the temperature T of the sampled law ∝ exp(−F/T).
+  double temperature = 0.01;
 
-  /// True when every field is usable; otherwise `why` names the first bad field.
-  bool is_valid(std::string* why = nullptr) const {
-    std::ostringstream w;
+  static constexpr auto fields() {
+    using R = RelaxOptions;
+    return std::tuple{
+        field("method", &R::method, "euler, rk4, dopri5, fixed_point (deterministic) or ula, mala (Langevin)"),
+        field("dt", &R::dt, "step of euler, rk4, ula, mala; first step of dopri5; rate of fixed_point", positive),
+        field("t_max", &R::t_max, "time horizon", positive),
+        field("max_steps", &R::max_steps, "step budget (ula, mala: the number of steps)", positive),
+        field("grad_tol", &R::grad_tol, "converged when every example's max |dF/ds| (projected) is below; 0 = never",
+              non_negative),
+        field("abs_tol", &R::abs_tol, "dopri5 absolute error tolerance", non_negative),
+        field("rel_tol", &R::rel_tol, "dopri5 relative error tolerance", non_negative),
+        field("max_dt", &R::max_dt, "dopri5 largest step (0 = unbounded)", non_negative),
+        field("schedule", &R::schedule, "fixed_point layer order: synchronous or alternating"),
+        field("divergence_bound", &R::divergence_bound, "a state entry beyond this is a divergence", positive),
+        field("on_divergence", &R::on_divergence, "throw (an error naming step and unit) or stop"),
+        field("temperature", &R::temperature, "ula, mala: temperature T of the law exp(-F/T)", positive),
+    };
+  }
+
+  /// True when every field is usable; otherwise `why` names the first bad field, prefixed by
+  /// `prefix` (the config section: "relax.free.").
+  bool is_valid(std::string* why = nullptr, std::string_view prefix = "relax.") const {
+    if (!check_fields(*this, prefix, why)) return false;
     auto bad = [&](auto&&... parts) {
+      std::ostringstream w;
       (w << ... << parts);
       if (why) *why = w.str();
       return false;
     };
-    if (!(std::isfinite(dt) && dt > 0)) return bad("relax.dt must be a positive finite number, got ", dt);
-    if (!(t_max > 0)) return bad("relax.t_max must be positive, got ", t_max);
-    if (max_steps <= 0) return bad("relax.max_steps must be positive, got ", max_steps);
-    if (!(grad_tol >= 0 && std::isfinite(grad_tol)))
-      return bad("relax.grad_tol must be finite and ≥ 0, got ", grad_tol);
-    if (method == Method::dopri5) {
-      if (!(abs_tol >= 0 && rel_tol >= 0 && abs_tol + rel_tol > 0))
-        return bad("relax.abs_tol and relax.rel_tol must be ≥ 0 and not both 0, got ", abs_tol, " and ", rel_tol);
-      if (!(max_dt >= 0)) return bad("relax.max_dt must be ≥ 0 (0 = unbounded), got ", max_dt);
-    }
-    if (!(divergence_bound > 0)) return bad("relax.divergence_bound must be positive, got ", divergence_bound);
+    if (method == Method::dopri5 && abs_tol + rel_tol <= 0)
+      return bad(prefix, "abs_tol and ", prefix, "rel_tol must not both be 0 for dopri5");
     if (method != Method::fixed_point && schedule != Schedule::synchronous)
-      return bad("relax.schedule = alternating applies to method fixed_point only, not ", to_string(method));
+      return bad(prefix, "schedule = alternating applies to method fixed_point only, not ", to_string(method));
     return true;
   }
 
   /// Throws ebm::InvalidOptions naming the bad field.
-  void validate() const {
+  void validate(std::string_view prefix = "relax.") const {
     std::string why;
-    if (!is_valid(&why)) throw InvalidOptions(why);
+    if (!is_valid(&why, prefix)) throw InvalidOptions(why);
   }
 };
 

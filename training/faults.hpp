@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/fields.hpp"
 #include "core/types.hpp"
 
 namespace ebm {
@@ -35,7 +36,13 @@ enum class OnUnconverged {
   fail,  ///< stop training with a TrainingFault
 };
 
-inline std::string_view to_string(OnUnconverged o) { return o == OnUnconverged::fail ? "fail" : "warn"; }
+template <>
+struct EnumNames<OnUnconverged> {
+  static constexpr std::array<std::pair<OnUnconverged, std::string_view>, 2> values{
+      {{OnUnconverged::warn, "warn"}, {OnUnconverged::fail, "fail"}}};
+};
+
+inline std::string_view to_string(OnUnconverged o) { return enum_name(o); }
 
 inline OnUnconverged parse_on_unconverged(std::string_view s) {
   if (s == "warn") return OnUnconverged::warn;

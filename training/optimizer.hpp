@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/fields.hpp"
 #include "core/types.hpp"
 #include "training/serialize.hpp"
 
@@ -26,7 +27,13 @@ enum class OptimizerMethod {
   adam,  ///< Kingma & Ba (2015), with bias correction
 };
 
-inline std::string_view to_string(OptimizerMethod m) { return m == OptimizerMethod::sgd ? "sgd" : "adam"; }
+template <>
+struct EnumNames<OptimizerMethod> {
+  static constexpr std::array<std::pair<OptimizerMethod, std::string_view>, 2> values{
+      {{OptimizerMethod::sgd, "sgd"}, {OptimizerMethod::adam, "adam"}}};
+};
+
+inline std::string_view to_string(OptimizerMethod m) { return enum_name(m); }
 inline OptimizerMethod parse_optimizer_method(std::string_view name) {
   if (name == "sgd") return OptimizerMethod::sgd;
   if (name == "adam") return OptimizerMethod::adam;
@@ -53,26 +60,28 @@ struct OptimizerOptions {
   /// weights, which a clipped activation can keep finite for ever.
   double divergence_bound = 1e8;
 
+  static constexpr auto fields() {
+    using O = OptimizerOptions;
+    return std::tuple{
+        field("method", &O::method, "sgd (with momentum) or adam"),
+        field("learning_rate", &O::learning_rate, "rate of every block not given one in learning_rates", positive),
+        field("learning_rates", &O::learning_rates, "per layer (W_k and b_k share rate k) or per block; empty = all learning_rate",
+              checks::Every<checks::NonNegative>{}),
+        field("momentum", &O::momentum, "sgd heavy-ball momentum", checks::InRange{0, 1}),
+        field("beta1", &O::beta1, "adam first-moment decay", checks::InRange{0, 1}),
+        field("beta2", &O::beta2, "adam second-moment decay", checks::InRange{0, 1}),
+        field("epsilon", &O::epsilon, "adam denominator guard", positive),
+        field("divergence_bound", &O::divergence_bound, "a weight beyond this after a step stops training", positive),
+    };
+  }
+
   /// True when every field is usable; otherwise `why` names the first bad field.
   bool is_valid(std::string* why = nullptr) const {
-    std::ostringstream w;
-    auto bad = [&](auto&&... parts) {
-      (w << ... << parts);
-      if (why) *why = w.str();
+    if (!check_fields(*this, "optimizer.", why)) return false;
+    if (method == OptimizerMethod::adam && momentum != 0) {
+      if (why) *why = "optimizer.momentum applies to sgd only (adam has beta1), got " + std::to_string(momentum);
       return false;
-    };
-    if (!(std::isfinite(learning_rate) && learning_rate > 0))
-      return bad("optimizer.learning_rate must be a positive finite number, got ", learning_rate);
-    for (std::size_t i = 0; i < learning_rates.size(); ++i)
-      if (!(std::isfinite(learning_rates[i]) && learning_rates[i] >= 0))
-        return bad("optimizer.learning_rates[", i, "] must be a finite number ≥ 0, got ", learning_rates[i]);
-    if (!(momentum >= 0 && momentum < 1)) return bad("optimizer.momentum must be in [0, 1), got ", momentum);
-    if (method == OptimizerMethod::adam && momentum != 0)
-      return bad("optimizer.momentum applies to sgd only (adam has beta1), got ", momentum);
-    if (!(beta1 >= 0 && beta1 < 1)) return bad("optimizer.beta1 must be in [0, 1), got ", beta1);
-    if (!(beta2 >= 0 && beta2 < 1)) return bad("optimizer.beta2 must be in [0, 1), got ", beta2);
-    if (!(epsilon > 0 && std::isfinite(epsilon))) return bad("optimizer.epsilon must be positive, got ", epsilon);
-    if (!(divergence_bound > 0)) return bad("optimizer.divergence_bound must be positive, got ", divergence_bound);
+    }
     return true;
   }
   /// Throws ebm::InvalidOptions naming the bad field.

@@ -36,6 +36,7 @@
 #include "data/split.hpp"
 #include "learning/estimator.hpp"
 #include "solvers/parallel.hpp"
+#include "solvers/phase.hpp"
 #include "solvers/relax.hpp"
 #include "training/checkpoint.hpp"
 #include "training/faults.hpp"
@@ -69,6 +70,10 @@ struct TrainerOptions {
   bool checkpoint = true;
   /// Stored in checkpoints: the effective configuration of the run.
   std::string config_text;
+  /// Stored in checkpoints: the model's registered kind and its options (the [model] table, TOML),
+  /// from which a tool rebuilds it.
+  std::string model_kind = "layered_hopfield";
+  std::string model_options;
   /// A free relaxation counts as unconverged when eval_relax.grad_tol > 0 and it stopped on its
   /// budget or horizon first; a nudged one likewise with this tolerance (0: never counted, as for
   /// early inference, whose nudged phase is a fixed number of steps by design).
@@ -191,7 +196,7 @@ class Trainer {
       const auto x = data.images.middleCols(first, count);
       Matrix<T> s = Matrix<T>::Zero(model_.state_size(), count);
       FreeSystem<M> free(model_, x);
-      p.relax = relax(free, s, options_.eval_relax, first);
+      p.relax = run_phase(free, s, options_.eval_relax, first, options_.seed);
       Matrix<T> target = Matrix<T>::Zero(out.size, count);
       for (Index j = 0; j < count; ++j) target(data.labels[std::size_t(first + j)], j) = T(1);
       const auto y = s.middleRows(out.offset, out.size);
@@ -307,10 +312,9 @@ class Trainer {
   /// The run's state now.
   Checkpoint<T> make_checkpoint() const {
     Checkpoint<T> c;
-    if constexpr (requires { model_.sizes(); model_.activation(); }) {
-      c.sizes = model_.sizes();
-      c.activation = model_.activation();
-    }
+    c.model_kind = options_.model_kind;
+    c.model_options = options_.model_options;
+    c.blocks = model_.param_blocks();
     c.params = model_.params();
     ByteWriter w;
     optimizer_.save(w);
@@ -327,20 +331,9 @@ class Trainer {
   /// checkpoint's epoch (from an interrupted epoch) are dropped.
   void resume(const std::filesystem::path& path) {
     const Checkpoint<T> c = read_checkpoint<T>(path);
-    if constexpr (requires { model_.sizes(); model_.activation(); }) {
-      auto dashed = [](const std::vector<Index>& sizes) {
-        std::string out;
-        for (Index n : sizes) {  // appended piecewise: GCC 12 warns falsely (-Wrestrict) on "-" + std::string
-          if (!out.empty()) out.push_back('-');
-          out.append(std::to_string(n));
-        }
-        return out;
-      };
-      require<DataError>(c.sizes == model_.sizes(), path.string(), ": field 'sizes' is ", dashed(c.sizes),
-                         " but the model's is ", dashed(model_.sizes()));
-      require<DataError>(c.activation == model_.activation(), path.string(), ": field 'activation' is ",
-                         c.activation.name(), " but the model's is ", model_.activation().name());
-    }
+    require<DataError>(c.model_kind == options_.model_kind, path.string(), ": field 'model_kind' is ", c.model_kind,
+                       " but this run's model.kind is ", options_.model_kind);
+    require_same_blocks(c.blocks, model_.param_blocks(), path.string());
     require<DataError>(c.params.size() == model_.params().size(), path.string(), ": field 'params' has ",
                        c.params.size(), " entries, the model ", model_.params().size());
     require<DataError>(c.seed == options_.seed, path.string(), ": field 'seed' is ", c.seed,
