@@ -105,13 +105,16 @@ typename Kind::template Model<T> load_or_fresh(const RunConfig& c, const std::st
 }
 
 /// A one-line progress bar, redrawn in place (only on a terminal).
-inline void progress_bar(Index done, Index total, double loss, double accuracy) {
-  const int width = 30;
-  const int filled = int(double(width) * double(done + 1) / double(total));
-  std::fprintf(stdout, "\r  [%.*s%*s] %ld/%ld  loss %.4f  acc %.2f%%", filled, "##############################",
-               width - filled, "", long(done + 1), long(total), loss, 100 * accuracy);
-  std::fflush(stdout);
-}
+class ProgressBar : public TrainingCallback {
+ public:
+  void on_batch(Index done, Index total, double loss, double accuracy) override {
+    const int width = 30;
+    const int filled = int(double(width) * double(done + 1) / double(total));
+    std::fprintf(stdout, "\r  [%.*s%*s] %ld/%ld  loss %.4f  acc %.2f%%", filled, "##############################",
+                 width - filled, "", long(done + 1), long(total), loss, 100 * accuracy);
+    std::fflush(stdout);
+  }
+};
 
 /// `ebm train` with model kind Kind in precision T and learning rule Rule.
 template <class Kind, class Rule, class T>
@@ -149,7 +152,15 @@ int train_command(const RunConfig& c, const CommandArgs& args) {
     std::cout << "resumed from " << args.resume << " after epoch " << trainer.epoch() << '\n';
   }
   const bool tty = ::isatty(STDOUT_FILENO);
-  if (tty) trainer.on_batch = progress_bar;
+  if (tty) trainer.add_callback(std::make_shared<ProgressBar>());
+  if (c.schedule.kind != ScheduleKind::constant)
+    trainer.add_callback(std::make_shared<LearningRateSchedule>(
+        c.schedule, c.data.epochs, [&optimizer](double factor) { optimizer.set_rate_factor(factor); }));
+  std::shared_ptr<EarlyStopping> early;
+  if (c.early_stopping.patience > 0) {
+    early = std::make_shared<EarlyStopping>(c.early_stopping.patience, c.early_stopping.min_delta);
+    trainer.add_callback(early);
+  }
   std::cout << "training " << Kind::name << " by " << Rule::name << " on " << data.train.size() << " examples ("
             << data.validation.size() << " validation, " << data.test.size() << " test, " << data.classes
             << " classes), results in " << c.output.dir << '\n';
@@ -158,6 +169,10 @@ int train_command(const RunConfig& c, const CommandArgs& args) {
       if (tty) std::cout << '\r' << std::string(80, ' ') << '\r';
       std::cout << m.brief() << '\n' << std::flush;
     });
+    if (early && trainer.epoch() < c.data.epochs)
+      std::cout << "stopped early after epoch " << trainer.epoch() << ": no better validation accuracy for "
+                << c.early_stopping.patience << " epochs (best " << 100 * early->best_accuracy() << "% at epoch "
+                << early->best_epoch() << ")\n";
   } catch (const TrainingFault& e) {
     if (tty) std::cout << '\n';
     std::cout << std::flush;
@@ -197,8 +212,9 @@ int relax_command(const RunConfig& c, const CommandArgs& args) {
   const RelaxSummary fs_ = run_phase(free, s, c.relax_free, 0, c.data.seed, trace);
   std::cout << "free:   " << fs_.brief_report() << '\n';
   trace.set_phase("nudged");
-  double beta = 0.5;
-  if (const auto* b = c.estimator_options.get("beta")) beta = b->value_or(0.5);
+  // The rule's β where it has one, else EP's default.
+  double beta = EPOptions{}.beta;
+  if (const auto* b = c.estimator_options.get("beta")) beta = b->value_or(beta);
   NudgedSystem nudged(net, data.images, target, beta, cost);
   const RelaxSummary ns = run_phase(nudged, s, c.relax_nudged, 0, c.data.seed + 1, trace);
   std::cout << "nudged: " << ns.brief_report() << " (beta = " << beta << ", cost "

@@ -3,7 +3,8 @@
 /// The configuration of a run of the `ebm` tool: one TOML file whose tables are the declared
 /// fields of the options structs (core/fields.hpp) — [model] and [estimator] those of the kinds
 /// the registry knows (cli/registry_core.hpp), [relax.free] and [relax.nudged] RelaxOptions,
-/// [optimizer] OptimizerOptions, [parallel] ParallelOptions, [data] and [output] below. Reading,
+/// [optimizer] OptimizerOptions, [schedule] ScheduleOptions, [early_stopping] EarlyStoppingOptions,
+/// [parallel] ParallelOptions, [data] and [output] below. Reading,
 /// writing, validation naming `section.field`, `--help-all` and `--set` all come from those
 /// declarations. Unknown keys and bad values are errors naming the field, so a typo never
 /// silently falls back to a default; the effective configuration is written back next to the results.
@@ -31,6 +32,7 @@
 #include "data/fashion_mnist.hpp"
 #include "solvers/parallel.hpp"
 #include "solvers/relax_options.hpp"
+#include "training/callbacks.hpp"
 #include "training/faults.hpp"
 #include "training/optimizer.hpp"
 
@@ -171,6 +173,8 @@ struct RunConfig {
   EstimatorCommon estimator;
   toml::table estimator_options;  ///< the rule's options, complete
   OptimizerOptions optimizer;
+  ScheduleOptions schedule;
+  EarlyStoppingOptions early_stopping;
   ParallelOptions parallel;
   OutputConfig output;
 
@@ -221,7 +225,10 @@ inline void validate_phase(const RelaxOptions& o, const std::string& name) {
 
 /// Builds a RunConfig from a parsed TOML table (defaults for what it leaves out) and validates
 /// it; the model's and the rule's options are checked by their registry entries.
-inline RunConfig config_from_toml(const toml::table& root, const Registry& registry = Registry::instance()) {
+/// `for_training`: also check that the rule applies to the model and its phases suit both (the
+/// commands that only relax or check gradients use the phases and the model, not the rule).
+inline RunConfig config_from_toml(const toml::table& root, const Registry& registry = Registry::instance(),
+                                  bool for_training = true) {
   RunConfig c;
   TableReader top(&root, "");
   {
@@ -262,22 +269,28 @@ inline RunConfig config_from_toml(const toml::table& root, const Registry& regis
     c.estimator_options = rule.normalize(detail::kind_keys(t, {"kind", "cost"}));
   }
   detail::read_section(root, top, "optimizer", c.optimizer);
+  detail::read_section(root, top, "schedule", c.schedule);
+  detail::read_section(root, top, "early_stopping", c.early_stopping);
   detail::read_section(root, top, "parallel", c.parallel);
   detail::read_section(root, top, "output", c.output);
   top.reject_unknown();
   std::string why;
   if (!check_fields(c.data, "data.", &why) || !check_fields(c.output, "output.", &why) ||
+      !check_fields(c.schedule, "schedule.", &why) || !check_fields(c.early_stopping, "early_stopping.", &why) ||
       !c.optimizer.is_valid(&why))
     throw InvalidOptions(why);
   c.parallel.validate();
   const int files = !c.data.train_images.empty() + !c.data.train_labels.empty() + !c.data.test_images.empty() +
                     !c.data.test_labels.empty();
+  require<InvalidOptions>(c.early_stopping.patience == 0 || c.data.validation_size > 0,
+                          "early_stopping.patience = ", c.early_stopping.patience,
+                          " watches the validation accuracy, but data.validation_size = 0 holds out none");
   require<InvalidOptions>(files == 0 || files == 4,
                           "data.train_images, data.train_labels, data.test_images and data.test_labels go together: "
                           "give all four or none (then data.dir is used)");
   // What only the pair (model, rule) can judge: the rule applies to the model, the phases'
   // methods suit both (a Langevin phase where the rule has none, rk4 on a clipped model).
-  registry.model(c.model.kind).check_run(c);
+  if (for_training) registry.model(c.model.kind).check_run(c);
   return c;
 }
 
@@ -371,7 +384,7 @@ inline RunConfig read_config(const std::filesystem::path& path) {
 /// The configuration as a TOML table (every field, defaults included: the run's full record).
 inline toml::table config_to_toml(const RunConfig& c) {
   toml::table model = c.model_options, estimator = c.estimator_options, relax, free, nudged, data, optimizer,
-              parallel, output;
+              schedule, early_stopping, parallel, output;
   write_fields(c.model, model);
   write_fields(c.estimator, estimator);
   write_fields(c.relax, relax);
@@ -381,11 +394,13 @@ inline toml::table config_to_toml(const RunConfig& c) {
   relax.insert("nudged", std::move(nudged));
   write_fields(c.data, data);
   write_fields(c.optimizer, optimizer);
+  write_fields(c.schedule, schedule);
+  write_fields(c.early_stopping, early_stopping);
   write_fields(c.parallel, parallel);
   write_fields(c.output, output);
   return toml::table{{"model", model},     {"data", data},           {"relax", relax},
-                     {"estimator", estimator}, {"optimizer", optimizer}, {"parallel", parallel},
-                     {"output", output}};
+                     {"estimator", estimator}, {"optimizer", optimizer}, {"schedule", schedule},
+                     {"early_stopping", early_stopping}, {"parallel", parallel}, {"output", output}};
 }
 
 /// The configuration as TOML text.
@@ -413,6 +428,8 @@ inline void print_config_help(std::ostream& out, const Registry& registry = Regi
     r->help(out);
   }
   help_fields(out, "optimizer.", OptimizerOptions{});
+  help_fields(out, "schedule.", ScheduleOptions{});
+  help_fields(out, "early_stopping.", EarlyStoppingOptions{});
   help_fields(out, "parallel.", ParallelOptions{});
   help_fields(out, "output.", OutputConfig{});
 }

@@ -92,9 +92,9 @@ void check_run(const RunConfig& c) {
   });
   require<InvalidOptions>(known, "estimator.kind = \"", c.estimator.kind, "\" is not a registered learning rule");
   // A model that clips its states (the hard sigmoid) has kinks that higher-order steps straddle.
-  const Model net = Kind::template make<double>(model_options<Kind>(c.model_options));
-  if constexpr (requires { net.projects(); }) {
-    if (net.projects())
+  // Asked of the options, not of a built model: a config is checked before anything is allocated.
+  if constexpr (requires(const typename Kind::Options& o) { Kind::clips_states(o); }) {
+    if (Kind::clips_states(model_options<Kind>(c.model_options)))
       for (auto [phase, name] : {std::pair{&c.relax_free, "relax.free"}, std::pair{&c.relax_nudged, "relax.nudged"}})
         require<InvalidOptions>(phase->method != Method::rk4 && phase->method != Method::dopri5, name, ".method = ",
                                 to_string(phase->method), " needs a smooth energy, but this model (kind ", Kind::name,

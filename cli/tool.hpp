@@ -34,12 +34,13 @@ inline void register_builtins(Registry& registry = Registry::instance()) {
 }
 
 /// Reads the config file (if any), applies the overrides, validates.
-inline RunConfig build_config(const std::string& path, const std::vector<std::string>& overrides) {
+inline RunConfig build_config(const std::string& path, const std::vector<std::string>& overrides,
+                              bool for_training = true) {
   toml::table root;
   if (!path.empty()) root = parse_toml_file(path);
   for (const std::string& o : overrides) apply_override(root, o);
   try {
-    return config_from_toml(root);
+    return config_from_toml(root, Registry::instance(), for_training);
   } catch (const InvalidOptions& e) {
     throw InvalidOptions((path.empty() ? std::string("config") : path) + ": " + e.what());
   }
@@ -49,7 +50,7 @@ inline RunConfig build_config(const std::string& path, const std::vector<std::st
 /// with the overrides; the model is the checkpoint's own whatever the config says.
 inline RunConfig config_of_checkpoint_or(const std::string& checkpoint, const std::string& config,
                                          const std::vector<std::string>& overrides) {
-  if (checkpoint.empty() || !config.empty()) return build_config(config, overrides);
+  if (checkpoint.empty() || !config.empty()) return build_config(config, overrides, false);
   auto saved = [&](auto tag) {
     const auto c = read_checkpoint<decltype(tag)>(checkpoint);
     return std::pair{c.config, c.model_options};
@@ -60,10 +61,13 @@ inline RunConfig config_of_checkpoint_or(const std::string& checkpoint, const st
   if (auto* m = root["model"].as_table()) m->erase("scalar");  // relax and gradcheck run in double
   for (const std::string& o : overrides) apply_override(root, o);
   try {
-    return config_from_toml(root);
+    return config_from_toml(root, Registry::instance(), false);
   } catch (const InvalidOptions& e) {
-    throw InvalidOptions(checkpoint + ": the run config stored in this checkpoint does not read in this build (" +
-                         e.what() + "); pass --config with a current config file (ebm --help-all lists the fields)");
+    throw InvalidOptions(checkpoint + ": its run config" + (overrides.empty() ? "" : " with the --set overrides") +
+                         " does not read in this build: " + e.what() +
+                         (overrides.empty() ? "; pass --config with a current config file (ebm --help-all lists the "
+                                              "fields)"
+                                            : ""));
   }
 }
 

@@ -27,10 +27,26 @@ class DimensionMismatch : public Error {
   using Error::Error;
 };
 
-/// A relaxation produced a non-finite or exploding state.
+/// Where a relaxation went wrong: what a program needs to act on a divergence (the trainer
+/// translates `example` into the training set's numbering), with -1 for what is not known.
+struct DivergenceSite {
+  long step = -1;     ///< the relaxation's step (0: the initial state)
+  double t = 0;       ///< its time
+  long example = -1;  ///< the example's number (the batch's first_example plus the column)
+  long layer = -1;    ///< 1-based layer of the state
+  long unit = -1;     ///< unit within the layer
+  double value = 0;   ///< the offending entry (non-finite, or beyond the divergence bound)
+};
+
+/// A relaxation produced a non-finite or exploding state. The message is for people; `site()`
+/// carries the same facts as fields, so that no caller parses the text.
 class DivergenceError : public Error {
  public:
-  using Error::Error;
+  explicit DivergenceError(const std::string& message, DivergenceSite site = {}) : Error(message), site_(site) {}
+  const DivergenceSite& site() const { return site_; }
+
+ private:
+  DivergenceSite site_;
 };
 
 /// A file that is missing, unreadable or not in the expected format; the message names the file.

@@ -1,4 +1,4 @@
-// libFuzzer target: the TOML config parser and validator. Any text must give a valid TrainConfig
+// libFuzzer target: the TOML config parser and validator. Any text must give a valid RunConfig
 // or an ebm::InvalidOptions; a config that is accepted must survive being written back
 // (config_to_string) and read again unchanged, which is what a run's config.toml relies on.
 // Lines starting with "--set " are overrides applied after the file, as the command line does.
@@ -7,9 +7,11 @@
 #include <string>
 #include <string_view>
 
-#include "training/config.hpp"
+#include "cli/tool.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static const bool registered = (ebm::cli::register_builtins(), true);  // the kinds the tool knows
+  (void)registered;
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   std::string text;
   std::vector<std::string> overrides;
@@ -21,19 +23,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     else text.append(line).push_back('\n');
     at = end + 1;
   }
-  ebm::TrainConfig config;
+  ebm::cli::RunConfig config;
   try {
-    toml::table root = ebm::parse_toml(text, "fuzz.toml");
-    for (const std::string& o : overrides) ebm::apply_override(root, o);
-    config = ebm::config_from_toml(root);
+    toml::table root = ebm::cli::parse_toml(text, "fuzz.toml");
+    for (const std::string& o : overrides) ebm::cli::apply_override(root, o);
+    config = ebm::cli::config_from_toml(root);
   } catch (const ebm::InvalidOptions&) {
     return 0;
   }
   // Accepted: the effective config must read back as itself.
-  const std::string written = ebm::config_to_string(config);
+  const std::string written = ebm::cli::config_to_string(config);
   try {
-    const ebm::TrainConfig again = ebm::config_from_toml(ebm::parse_toml(written, "written.toml"));
-    if (ebm::config_to_string(again) != written) __builtin_trap();
+    const ebm::cli::RunConfig again = ebm::cli::config_from_toml(ebm::cli::parse_toml(written, "written.toml"));
+    if (ebm::cli::config_to_string(again) != written) __builtin_trap();
   } catch (const ebm::InvalidOptions&) {
     __builtin_trap();  // an accepted config that writes itself unreadably
   }

@@ -450,6 +450,9 @@ struct LayeredHopfieldKind {
   template <class T>
   using Model = LayeredHopfield<T>;
 
+  /// The hard sigmoid clips states to [0, 1] (the model projects): only euler and fixed_point suit it.
+  static bool clips_states(const Options& o) { return o.activation.kind() == Activation::Kind::hard_sigmoid; }
+
   template <class T>
   static LayeredHopfield<T> make(const Options& o) {
     LayeredHopfield<T> net(o.sizes, o.activation);

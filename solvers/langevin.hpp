@@ -178,9 +178,14 @@ LangevinSummary langevin(const Sys& sys, Matrix<typename Sys::Scalar>& s, const 
   require<DimensionMismatch>(s.rows() == sys.state_size(), "state has ", s.rows(), " rows but the system has ",
                              sys.state_size(), " free units");
   const std::vector<Block> layers = sys.layer_blocks();
-  if (std::string where = detail::find_divergence(s, layers, options.divergence_bound, first_example);
-      !where.empty())
-    throw DivergenceError("initial state is unusable: " + where);
+  {
+    DivergenceSite site;
+    const std::string where = detail::find_divergence(s, layers, options.divergence_bound, first_example, "state", &site);
+    if (!where.empty()) {
+      site.step = 0;
+      throw DivergenceError("initial state is unusable: " + where, site);
+    }
+  }
 
   const auto start = std::chrono::steady_clock::now();
   LangevinSummary summary;
@@ -204,11 +209,14 @@ LangevinSummary langevin(const Sys& sys, Matrix<typename Sys::Scalar>& s, const 
     return stop;
   };
   auto check = [&]() {
-    std::string where = detail::find_divergence(s, layers, options.divergence_bound, first_example);
+    DivergenceSite site;
+    std::string where = detail::find_divergence(s, layers, options.divergence_bound, first_example, "state", &site);
     if (!where.empty()) {
       std::ostringstream o;
       o << to_string(options.method) << " Langevin diverged at step " << step << " (t = " << t << "): " << where;
-      throw DivergenceError(o.str());
+      site.step = long(step);
+      site.t = double(t);
+      throw DivergenceError(o.str(), site);
     }
   };
 

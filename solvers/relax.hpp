@@ -60,7 +60,7 @@ inline std::size_t layer_of(const std::vector<Block>& layers, Index row) {
 /// the quantity: "state", or "energy gradient" for ∂F/∂s).
 template <class T>
 std::string find_divergence(const Matrix<T>& s, const std::vector<Block>& layers, double bound,
-                            Index first_example, const char* what = "state") {
+                            Index first_example, const char* what = "state", DivergenceSite* site = nullptr) {
   // One vectorised pass (a max that propagates NaN, so that a NaN fails the comparison too);
   // the slow search below runs only when something is wrong.
   // (An infinite entry must fail too when the bound itself is infinite, as for the gradient.)
@@ -72,6 +72,12 @@ std::string find_divergence(const Matrix<T>& s, const std::vector<Block>& layers
       const double v = double(s(i, j));
       if (std::isfinite(v) && std::abs(v) <= bound) continue;
       const std::size_t k = layer_of(layers, i);
+      if (site) {
+        site->example = long(first_example + j);
+        site->layer = long(k + 1);
+        site->unit = long(i - layers[k].offset);
+        site->value = v;
+      }
       std::ostringstream o;
       o << "example " << first_example + j << ", layer " << k + 1 << ", unit " << i - layers[k].offset
         << " has " << what << ' ' << v << (std::isfinite(v) ? " beyond the divergence bound " : "");
@@ -146,9 +152,14 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
   require<DimensionMismatch>(s.rows() == sys.state_size(), "state has ", s.rows(), " rows but the system has ",
                              sys.state_size(), " free units");
   const std::vector<Block> layers = sys.layer_blocks();
-  if (std::string where = detail::find_divergence(s, layers, options.divergence_bound, first_example);
-      !where.empty())
-    throw DivergenceError("initial state is unusable: " + where);
+  {
+    DivergenceSite site;
+    const std::string where = detail::find_divergence(s, layers, options.divergence_bound, first_example, "state", &site);
+    if (!where.empty()) {
+      site.step = 0;
+      throw DivergenceError("initial state is unusable: " + where, site);
+    }
+  }
 
   const auto start = std::chrono::steady_clock::now();
   RelaxSummary summary;
@@ -294,14 +305,17 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
     ++step;
     ++summary.steps_accepted;
     residual_current = false;
-    std::string where = detail::find_divergence(s, layers, options.divergence_bound, first_example);
+    DivergenceSite site;
+    std::string where = detail::find_divergence(s, layers, options.divergence_bound, first_example, "state", &site);
     if (where.empty())
       where = detail::find_divergence(dsdt, layers, std::numeric_limits<double>::infinity(), first_example,
-                                      "energy gradient");
+                                      "energy gradient", &site);
     if (!where.empty()) {
       std::ostringstream o;
       o << to_string(options.method) << " relaxation diverged at step " << step << " (t = " << t << "): " << where;
-      if (options.on_divergence == OnDivergence::throw_error) throw DivergenceError(o.str());
+      site.step = long(step);
+      site.t = t;
+      if (options.on_divergence == OnDivergence::throw_error) throw DivergenceError(o.str(), site);
       summary.termination = Termination::diverged;
       summary.message = o.str();
       s = last_good;

@@ -158,7 +158,7 @@ class Optimizer {
     require<InvalidOptions>(steps_ > 0, "optimizer: update() before begin_step()");
     Eigen::Map<Vector<T>> p(params + begin, count);
     const Eigen::Map<const Vector<T>> g(grad_slice, count);
-    const auto rate = rates_.segment(begin, count).array();
+    const auto rate = rates_.segment(begin, count).array() * factor_;
     if (options_.method == OptimizerMethod::sgd) {
       if (options_.momentum > 0) {
         auto v = first_.segment(begin, count);
@@ -180,7 +180,14 @@ class Optimizer {
   }
 
   const OptimizerOptions& options() const { return options_; }
-  /// The rate of every parameter.
+  /// A factor on every rate (a learning-rate schedule sets it per epoch; training/callbacks.hpp).
+  void set_rate_factor(double factor) {
+    require<InvalidOptions>(std::isfinite(factor) && factor >= 0, "learning-rate factor must be finite and ≥ 0, got ",
+                            factor);
+    factor_ = T(factor);
+  }
+  double rate_factor() const { return double(factor_); }
+  /// The rate of every parameter (before the factor).
   const Vector<T>& rates() const { return rates_; }
   long steps() const { return steps_; }
 
@@ -212,6 +219,7 @@ class Optimizer {
   Vector<T> first_;   ///< SGD velocity, or Adam's first moment
   Vector<T> second_;  ///< Adam's second moment
   long steps_ = 0;
+  T factor_ = T(1);
 };
 
 }  // namespace ebm

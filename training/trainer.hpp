@@ -24,6 +24,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -38,7 +39,9 @@
 #include "solvers/parallel.hpp"
 #include "solvers/phase.hpp"
 #include "solvers/relax.hpp"
+#include "training/callbacks.hpp"
 #include "training/checkpoint.hpp"
+#include "training/metrics.hpp"
 #include "training/faults.hpp"
 #include "training/optimizer.hpp"
 
@@ -99,55 +102,6 @@ struct Evaluation {
   double mean_grad_norm = 0;  ///< mean over chunks of the final max ‖∂F/∂s‖
 };
 
-/// What one epoch reports (one row of metrics.csv).
-struct EpochMetrics {
-  long epoch = 0;  ///< 1-based
-  long step = 0;   ///< optimizer steps after the epoch
-  double loss = 0;                ///< mean cost at the free fixed points met during training
-  double train_accuracy = 0;      ///< free-phase accuracy on the minibatches, as they were trained
-  double eval_train_accuracy = 0; ///< free-phase accuracy on a training subset after the epoch
-  double validation_accuracy = std::numeric_limits<double>::quiet_NaN();
-  double test_accuracy = std::numeric_limits<double>::quiet_NaN();
-  double test_loss = std::numeric_limits<double>::quiet_NaN();
-  double seconds = 0;             ///< training and evaluation time of the epoch
-  double free_steps = 0;          ///< mean steps of a free relaxation (per chunk)
-  double nudged_steps = 0;        ///< mean steps of the nudged relaxations (per chunk)
-  double free_grad_norm = 0;      ///< mean final ‖∂F/∂s‖ of the free phase (max over a chunk)
-  double nudged_grad_norm = 0;
-  long batches = 0;               ///< minibatches in the epoch
-  long free_unconverged = 0;      ///< minibatches whose free phase missed relax.free.grad_tol (see TrainerOptions)
-  long nudged_unconverged = 0;    ///< minibatches whose nudged phase missed its grad_tol
-
-  static std::string csv_header() {
-    return "epoch,step,loss,train_accuracy,eval_train_accuracy,validation_accuracy,test_accuracy,test_loss,seconds,"
-           "free_steps,nudged_steps,free_grad_norm,nudged_grad_norm,free_unconverged,nudged_unconverged\n";
-  }
-  std::string csv_row() const {
-    std::ostringstream o;
-    o.precision(10);
-    o << epoch << ',' << step << ',' << loss << ',' << train_accuracy << ',' << eval_train_accuracy << ','
-      << validation_accuracy << ',' << test_accuracy << ',' << test_loss << ',' << seconds << ',' << free_steps << ','
-      << nudged_steps << ',' << free_grad_norm << ',' << nudged_grad_norm << ',' << free_unconverged << ','
-      << nudged_unconverged << '\n';
-    return o.str();
-  }
-  /// "epoch 3: loss 0.21, train 81.2% (eval 80.9%), val 80.1%, test 79.8%, 4.2 s, 38.1 free steps, |dF/ds| 3e-05"
-  std::string brief() const {
-    char buf[320];
-    std::snprintf(buf, sizeof buf,
-                  "epoch %ld: loss %.4f, train %.2f%% (eval %.2f%%), val %.2f%%, test %.2f%%, %.2f s, "
-                  "%.1f free / %.1f nudged steps, |dF/ds| %.2e",
-                  epoch, loss, 100 * train_accuracy, 100 * eval_train_accuracy, 100 * validation_accuracy,
-                  100 * test_accuracy, seconds, free_steps, nudged_steps, free_grad_norm);
-    std::string line = buf;
-    if (free_unconverged > 0 || nudged_unconverged > 0)
-      line += "; warning: relaxations missed their grad_tol in " + std::to_string(free_unconverged) + " free / " +
-              std::to_string(nudged_unconverged) + " nudged phases of " + std::to_string(batches) +
-              " minibatches (raise relax.*.max_steps, or set relax.on_unconverged = \"fail\")";
-    return line;
-  }
-};
-
 /// Trains `model` in place. `M` is an energy model; `E` estimates dJ/dθ for it; `C` is the cost
 /// used to score evaluations (it should be the estimator's).
 template <class M, class E, class C = SquaredError<typename M::Scalar>>
@@ -156,13 +110,20 @@ class Trainer {
  public:
   using T = typename M::Scalar;
 
-  /// Called after every minibatch: (batch index, batch count, running loss, running accuracy).
-  std::function<void(Index, Index, double, double)> on_batch;
 
   Trainer(M& model, const E& estimator, Optimizer<T>& optimizer, TrainerOptions options, C cost = C{})
       : model_(model), estimator_(estimator), optimizer_(optimizer), options_(std::move(options)), cost_(cost) {
     options_.validate();
+    if (!options_.out_dir.empty()) {
+      metrics_csv_ = std::make_unique<MetricsCsv>(metrics_path());
+      if (options_.checkpoint)
+        checkpointer_ = std::make_unique<Checkpointer>([this] { write_checkpoint(checkpoint_path(), make_checkpoint()); });
+    }
   }
+
+  /// Adds a callback (early stopping, a schedule, a progress display, your own); it runs after
+  /// the built-in ones (metrics.csv, then the checkpoint).
+  void add_callback(std::shared_ptr<TrainingCallback> callback) { added_.push_back(std::move(callback)); }
 
   long epoch() const { return epoch_; }
   long step() const { return step_; }
@@ -250,7 +211,7 @@ class Trainer {
       loss += s.loss;
       correct += s.correct;
       seen += s.examples;
-      if (on_batch) on_batch(b, batches.size(), loss / double(seen), double(correct) / double(seen));
+      for (TrainingCallback* cb : callbacks()) cb->on_batch(b, batches.size(), loss / double(seen), double(correct) / double(seen));
     }
     m.epoch = epoch_ + 1;
     m.step = step_;
@@ -277,11 +238,8 @@ class Trainer {
                            "epoch ", m.epoch, " ended with a non-finite loss (training ", m.loss, ", test ",
                            m.test_loss, "); nothing was written");
     ++epoch_;
-    if (!options_.out_dir.empty()) {
-      std::filesystem::create_directories(options_.out_dir);
-      append_metrics(m);
-      if (options_.checkpoint) write_checkpoint(checkpoint_path(), make_checkpoint());
-    }
+    if (!options_.out_dir.empty()) std::filesystem::create_directories(options_.out_dir);
+    for (TrainingCallback* cb : callbacks()) stop_requested_ = cb->on_epoch_end(m) || stop_requested_;
     return m;
   }
 
@@ -299,7 +257,9 @@ class Trainer {
       remove_stale_temporaries(metrics_path());
     }
     std::vector<EpochMetrics> all;
-    while (epoch_ < options_.epochs) {
+    stop_requested_ = false;
+    while (epoch_ < options_.epochs && !stop_requested_) {
+      for (TrainingCallback* cb : callbacks()) cb->on_epoch_begin(epoch_);
       all.push_back(train_epoch(train, validation, test));
       if (on_epoch) on_epoch(all.back());
     }
@@ -343,25 +303,7 @@ class Trainer {
     model_.params() = c.params;
     epoch_ = c.epoch;
     step_ = c.step;
-    if (!options_.out_dir.empty() && std::filesystem::exists(metrics_path())) {
-      std::ifstream in(metrics_path());
-      std::string line, kept;
-      std::getline(in, line);
-      require<DataError>(line + '\n' == EpochMetrics::csv_header(), metrics_path().string(),
-                         ": line 1 is not the header this build writes (another version's file?); move it away "
-                         "to resume");
-      kept = EpochMetrics::csv_header();
-      for (long number = 2; std::getline(in, line); ++number) {
-        if (line.empty()) continue;
-        long row_epoch = 0;
-        const auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), row_epoch);
-        require<DataError>(ec == std::errc() && end != line.data() && *end == ',', metrics_path().string(), ": line ",
-                           number, " does not start with an epoch number: '", line.substr(0, 40), "'");
-        if (row_epoch <= epoch_) kept += line + '\n';
-      }
-      metrics_ = kept;
-      write_file_atomically(metrics_path(), metrics_);
-    }
+    for (TrainingCallback* cb : callbacks()) cb->on_resume(epoch_);
   }
 
  private:
@@ -480,18 +422,13 @@ class Trainer {
     } catch (const DivergenceError& e) {
       std::string message = where_in_run(b, batches.size(), step_before) + ": " + e.what();
       // Relaxations number examples across the run (step × batch size + column, see train_batch):
-      // "example N" in their message is translated to the index in the training set.
-      const std::string what = e.what();
-      if (const std::size_t at = what.find("example "); at != std::string::npos) {
-        long number = -1;
-        const char* first = what.data() + at + 8;
-        const auto [end, ec] = std::from_chars(first, what.data() + what.size(), number);
-        const long n = number - step_before * long(options_.batch_size);
-        const auto batch = batches[b];
-        if (ec == std::errc() && n >= 0 && n < long(batch.size()))
-          message += " (example " + std::string(first, end) + " of the run is training example " +
-                     std::to_string(batch[std::size_t(n)]) + ")";
-      }
+      // the site's example is translated to the index in the training set.
+      const long number = e.site().example;
+      const long n = number - step_before * long(options_.batch_size);
+      const auto batch = batches[b];
+      if (number >= 0 && n >= 0 && n < long(batch.size()))
+        message += " (example " + std::to_string(number) + " of the run is training example " +
+                   std::to_string(batch[std::size_t(n)]) + ")";
       throw TrainingFault(message);
     }
   }
@@ -537,10 +474,14 @@ class Trainer {
     require_valid_dataset(data, what, int(model_.output_block().size));
   }
 
-  void append_metrics(const EpochMetrics& m) {
-    if (metrics_.empty()) metrics_ = EpochMetrics::csv_header();
-    metrics_ += m.csv_row();
-    write_file_atomically(metrics_path(), metrics_);  // the whole file, so a crash never leaves half a row
+  /// The callbacks in the order they run: the built-in files first (metrics.csv, checkpoint),
+  /// then the ones added.
+  std::vector<TrainingCallback*> callbacks() {
+    std::vector<TrainingCallback*> all;
+    if (metrics_csv_) all.push_back(metrics_csv_.get());
+    if (checkpointer_) all.push_back(checkpointer_.get());
+    for (const auto& cb : added_) all.push_back(cb.get());
+    return all;
   }
 
   M& model_;
@@ -550,7 +491,10 @@ class Trainer {
   C cost_;
   long epoch_ = 0;
   long step_ = 0;
-  std::string metrics_;
+  std::unique_ptr<MetricsCsv> metrics_csv_;
+  std::unique_ptr<Checkpointer> checkpointer_;
+  std::vector<std::shared_ptr<TrainingCallback>> added_;
+  bool stop_requested_ = false;
   double free_steps_ = 0, nudged_steps_ = 0, free_norm_ = 0, nudged_norm_ = 0;
   long chunk_count_ = 0;
   mutable ThreadArena arena_{options_.parallel.threads};  // evaluate() is const and parallel too

@@ -29,8 +29,10 @@ class CheckpointFile : public ::testing::Test {
 
   static ebm::Checkpoint<float> sample(ebm::Index hidden = 3, float fill = 0.25f) {
     ebm::Checkpoint<float> c;
-    c.sizes = {4, hidden, 2};
-    c.activation = ebm::Activation::Kind::tanh;
+    c.model_kind = "layered_hopfield";
+    c.model_options = "sizes = [4, " + std::to_string(hidden) + ", 2]\nactivation = \"tanh\"\n";
+    c.blocks = {{"W1", 0, hidden, 4}, {"W2", 4 * hidden, 2, hidden}, {"b1", 6 * hidden, hidden, 1},
+                {"b2", 7 * hidden, 2, 1}};
     c.params = ebm::Vector<float>::LinSpaced(4 * hidden + hidden * 2 + hidden + 2, -1, 1) * fill;
     ebm::OptimizerOptions o;
     o.method = ebm::OptimizerMethod::adam;
@@ -72,8 +74,15 @@ TEST_F(CheckpointFile, RoundTrip) {
   const fs::path p = dir_ / "ckpt.bin";
   ebm::write_checkpoint(p, c);
   const auto r = ebm::read_checkpoint<float>(p);
-  EXPECT_EQ(r.sizes, c.sizes);
-  EXPECT_EQ(r.activation, c.activation);
+  EXPECT_EQ(r.model_kind, c.model_kind);
+  EXPECT_EQ(r.model_options, c.model_options);
+  ASSERT_EQ(r.blocks.size(), c.blocks.size());
+  for (std::size_t b = 0; b < c.blocks.size(); ++b) {
+    EXPECT_EQ(r.blocks[b].name, c.blocks[b].name);
+    EXPECT_EQ(r.blocks[b].rows, c.blocks[b].rows);
+    EXPECT_EQ(r.blocks[b].cols, c.blocks[b].cols);
+    EXPECT_EQ(r.blocks[b].offset, c.blocks[b].offset);
+  }
   EXPECT_EQ(r.params, c.params);
   EXPECT_EQ(r.optimizer_state, c.optimizer_state);
   EXPECT_EQ(r.epoch, 3);
@@ -172,17 +181,17 @@ TEST_F(CheckpointFile, InterruptedWriteLeavesThePreviousCheckpoint) {
   EXPECT_EQ(r.params, first.params);
   // And the next successful write replaces it whole despite the stray file.
   ebm::write_checkpoint(p, sample(5, 0.5f));
-  EXPECT_EQ(ebm::read_checkpoint<float>(p).sizes[1], 5);
+  EXPECT_EQ(ebm::read_checkpoint<float>(p).blocks[0].rows, 5);
 }
 
 // ---- Hostile checkpoints: a valid header and CRC around a lying payload ----------------------
 
 /// A checkpoint file around an arbitrary payload, with the right size and CRC, so that only the
 /// payload's own checks stand between it and the reader.
-std::string wrap_payload(const std::string& payload) {
+std::string wrap_payload(const std::string& payload, std::uint32_t version = ebm::kCheckpointVersionLayeredHopfield) {
   ebm::ByteWriter file;
   file.bytes().append(ebm::kCheckpointMagic, sizeof ebm::kCheckpointMagic);
-  file.put<std::uint32_t>(ebm::kCheckpointVersion);
+  file.put<std::uint32_t>(version);
   file.put<std::uint64_t>(payload.size());
   file.put<std::uint32_t>(ebm::detail::crc32_of(payload));
   file.bytes() += payload;
@@ -236,11 +245,38 @@ TEST_F(CheckpointFile, LyingPayloadFieldsAreNamed) {
   overwrite(p, wrap_payload(params));
   expect_error(p, "field 'params' claims 8 entries but only 12 bytes remain");
   // Everything valid, then bytes nobody wrote.
-  overwrite(p, wrap_payload(ebm::serialize_checkpoint(sample()).substr(24) + "xyz"));
+  overwrite(p, wrap_payload(ebm::serialize_checkpoint(sample()).substr(24) + "xyz", ebm::kCheckpointVersion));
   expect_error(p, "3 unexpected bytes after the last field");
   // A payload cut inside a field (the CRC is of the cut payload, so only the field checks see it).
-  overwrite(p, wrap_payload(ebm::serialize_checkpoint(sample()).substr(24, 40)));
+  overwrite(p, wrap_payload(ebm::serialize_checkpoint(sample()).substr(24, 40), ebm::kCheckpointVersion));
+  expect_error(p, "ends in field 'model_options'");
+  // Version 1, cut in its activation.
+  overwrite(p, wrap_payload(payload_prefix(3, {4, 3, 2}, "tanh").substr(0, 40)));
   expect_error(p, "ends in field 'activation'");
+}
+
+// A checkpoint of version 1 (sizes and activation of a layered Hopfield network) still reads,
+// as a layered_hopfield with the blocks that layout implies.
+TEST_F(CheckpointFile, VersionOneReadsAsLayeredHopfield) {
+  std::string payload = payload_prefix(3, {4, 3, 2}, "tanh");
+  ebm::ByteWriter w;
+  w.put_vector(ebm::Vector<float>::LinSpaced(4 * 3 + 3 * 2 + 3 + 2, -1, 1));
+  w.put_string("");
+  w.put<std::int64_t>(2);
+  w.put<std::int64_t>(9);
+  w.put<std::uint64_t>(5);
+  w.put_string("[data]\nseed = 5\n");
+  const fs::path p = dir_ / "v1.bin";
+  overwrite(p, wrap_payload(payload + w.bytes()));
+  const auto r = ebm::read_checkpoint<float>(p);
+  EXPECT_EQ(r.model_kind, "layered_hopfield");
+  EXPECT_NE(r.model_options.find("sizes = [4, 3, 2]"), std::string::npos) << r.model_options;
+  EXPECT_NE(r.model_options.find("activation = \"tanh\""), std::string::npos) << r.model_options;
+  EXPECT_EQ(ebm::describe_blocks(r.blocks), "W1 3x4, W2 2x3, b1 3, b2 2");
+  EXPECT_EQ(r.blocks[2].offset, 18);
+  EXPECT_EQ(r.params.size(), 23);
+  EXPECT_EQ(r.epoch, 2);
+  EXPECT_EQ(r.step, 9);
 }
 
 TEST_F(CheckpointFile, NotACheckpointAtAll) {

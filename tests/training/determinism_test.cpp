@@ -15,7 +15,7 @@
 #include "learning/early_inference.hpp"
 #include "learning/equilibrium_prop.hpp"
 #include "models/layered_hopfield.hpp"
-#include "training/config.hpp"
+#include "training/run_settings.hpp"
 #include "training/trainer.hpp"
 
 namespace fs = std::filesystem;
@@ -27,8 +27,8 @@ const ebm::LabelledImages<float>& fashion() {
   return data;
 }
 
-ebm::TrainConfig small_config(int threads) {
-  ebm::TrainConfig c;
+ebm::test::RunSettings small_config(int threads) {
+  ebm::test::RunSettings c;
   c.model.sizes = {784, 16, 10};
   c.data.batch_size = 20;
   c.data.epochs = 2;
@@ -50,7 +50,7 @@ struct Result {
 };
 
 template <class E>
-Result train(const ebm::TrainConfig& c, const E& estimator) {
+Result train(const ebm::test::RunSettings& c, const E& estimator) {
   const auto train = ebm::head(fashion(), 100);
   std::vector<ebm::Index> rest(30);
   for (ebm::Index i = 0; i < 30; ++i) rest[std::size_t(i)] = 9000 + i;
@@ -84,8 +84,8 @@ void expect_identical(const Result& a, const Result& b, const std::string& what)
 }
 
 template <class E>
-void check_estimator(const E& estimator, const ebm::TrainConfig& c1, const ebm::TrainConfig& c2,
-                     const ebm::TrainConfig& c3, const std::string& name) {
+void check_estimator(const E& estimator, const ebm::test::RunSettings& c1, const ebm::test::RunSettings& c2,
+                     const ebm::test::RunSettings& c3, const std::string& name) {
   const Result one = train(c1, estimator);
   const Result two = train(c2, estimator);
   const Result three = train(c3, estimator);
@@ -114,7 +114,7 @@ TEST(Determinism, ChlAndEarlyInferenceAreBitIdenticalAcrossThreadsAndRuns) {
 TEST(Determinism, AFaultInsideAParallelChunkStopsTrainingCleanly) {
   // The whole run diverges at once (a learning rate that overflows float): whichever chunk or
   // thread meets it first, training stops with a TrainingFault naming the epoch and the step.
-  ebm::TrainConfig c = small_config(2);
+  ebm::test::RunSettings c = small_config(2);
   c.optimizer.method = ebm::OptimizerMethod::sgd;
   c.optimizer.learning_rate = 1e38;
   try {

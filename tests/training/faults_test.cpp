@@ -13,7 +13,7 @@
 #include "learning/common.hpp"
 #include "learning/equilibrium_prop.hpp"
 #include "models/layered_hopfield.hpp"
-#include "training/config.hpp"
+#include "training/run_settings.hpp"
 #include "training/faults.hpp"
 #include "training/trainer.hpp"
 
@@ -126,7 +126,7 @@ class Faults : public ::testing::Test {
   }
 
   fs::path dir_;
-  ebm::TrainConfig config_;
+  ebm::test::RunSettings config_;
 };
 
 TEST_F(Faults, NaNPixelIsRefusedBeforeTrainingNamingTheExample) {
