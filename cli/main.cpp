@@ -78,7 +78,7 @@ Datasets<T> load_data(const ebm::TrainConfig& c) {
 template <class T>
 ebm::LayeredHopfield<T> make_model(const ebm::TrainConfig& c) {
   ebm::LayeredHopfield<T> net(c.model.sizes, c.model.activation);
-  net.init_glorot(c.model.init_seed, T(c.model.init_gain));
+  ebm::init_model(net, c.model);
   return net;
 }
 

@@ -47,10 +47,25 @@ inline constexpr int kMaxThreads = 4096;
 struct ModelConfig {
   std::vector<Index> sizes = {784, 64, 10};  ///< input, hidden…, output
   Activation activation = Activation::Kind::hard_sigmoid;
-  std::uint64_t init_seed = 1;  ///< Glorot initialisation
-  double init_gain = 1.0;
+  std::uint64_t init_seed = 1;  ///< seeds the initial weights
+  /// "fan_in_uniform": W_k and b_k ~ U(±gain/√n_{k−1}), PyTorch's nn.Linear, what the EP
+  /// reference codes start from; "glorot": W_k ~ U(±gain·√(6/(n_k + n_{k−1}))), zero biases.
+  std::string init = "fan_in_uniform";
+  double init_gain = 1.0;          ///< the gain of every layer unless init_gains says otherwise
+  std::vector<double> init_gains;  ///< one gain per layer k = 1…L (empty: all init_gain)
   std::string scalar = "float";  ///< "float" or "double"
 };
+
+/// Initialises a layered network as `m` says (m.init, m.init_gain or m.init_gains, m.init_seed);
+/// the config must be valid. A template so that this header needs no model.
+template <class Net>
+void init_model(Net& net, const ModelConfig& m) {
+  using T = typename Net::Scalar;
+  std::vector<T> gains(m.sizes.size() - 1, T(m.init_gain));
+  if (!m.init_gains.empty()) gains.assign(m.init_gains.begin(), m.init_gains.end());
+  if (m.init == "glorot") net.init_glorot(m.init_seed, gains);
+  else net.init_fan_in_uniform(m.init_seed, gains);
+}
 
 /// [data]: where the examples come from and how they are cut.
 struct DataConfig {
@@ -164,6 +179,14 @@ struct TrainConfig {
                                              model.sizes.back());
     if (!(std::isfinite(model.init_gain) && model.init_gain > 0))
       return bad("model.init_gain must be positive, got ", model.init_gain);
+    if (model.init != "fan_in_uniform" && model.init != "glorot")
+      return bad("model.init must be \"fan_in_uniform\" or \"glorot\", got \"", model.init, "\"");
+    if (!model.init_gains.empty() && model.init_gains.size() != model.sizes.size() - 1)
+      return bad("model.init_gains needs one gain per layer after the input (", model.sizes.size() - 1, "), got ",
+                 model.init_gains.size(), " (or leave it empty for init_gain everywhere)");
+    for (std::size_t k = 0; k < model.init_gains.size(); ++k)
+      if (!(std::isfinite(model.init_gains[k]) && model.init_gains[k] > 0))
+        return bad("model.init_gains[", k, "] must be positive, got ", model.init_gains[k]);
     if (model.scalar != "float" && model.scalar != "double")
       return bad("model.scalar must be \"float\" or \"double\", got \"", model.scalar, "\"");
     const int files = !data.train_images.empty() + !data.train_labels.empty() + !data.test_images.empty() +
@@ -384,7 +407,9 @@ inline TrainConfig config_from_toml(const toml::table& root) {
     f.get_array("sizes", c.model.sizes);
     f.get_enum("activation", c.model.activation, [](std::string_view s) { return Activation::parse(s); });
     f.get("init_seed", c.model.init_seed);
+    f.get("init", c.model.init);
     f.get("init_gain", c.model.init_gain);
+    f.get_array("init_gains", c.model.init_gains);
     f.get("scalar", c.model.scalar);
     f.reject_unknown();
   }
@@ -551,13 +576,17 @@ inline void apply_override(toml::table& root, std::string_view assignment) {
 inline toml::table config_to_toml(const TrainConfig& c) {
   toml::array sizes;
   for (Index n : c.model.sizes) sizes.push_back(std::int64_t(n));
+  toml::array init_gains;
+  for (double g : c.model.init_gains) init_gains.push_back(g);
   toml::array rates;
   for (double r : c.optimizer.learning_rates) rates.push_back(r);
   return toml::table{
       {"model", toml::table{{"sizes", sizes},
                             {"activation", std::string(c.model.activation.name())},
                             {"init_seed", std::int64_t(c.model.init_seed)},
+                            {"init", c.model.init},
                             {"init_gain", c.model.init_gain},
+                            {"init_gains", init_gains},
                             {"scalar", c.model.scalar}}},
       {"data", toml::table{{"dir", c.data.dir},
                            {"train_images", c.data.train_images},
