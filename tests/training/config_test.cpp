@@ -29,7 +29,9 @@ const char* kFull = R"(
 sizes = [784, 32, 16, 10]
 activation = "logistic"
 init_seed = 7
+init = "glorot"
 init_gain = 0.5
+init_gains = [1.0, 0.5, 2]
 scalar = "double"
 [data]
 dir = "/tmp/fm"
@@ -81,6 +83,8 @@ TEST(Config, ReadsEveryTable) {
   EXPECT_EQ(c.model.sizes, (std::vector<ebm::Index>{784, 32, 16, 10}));
   EXPECT_EQ(c.model.activation, ebm::Activation(ebm::Activation::Kind::logistic));
   EXPECT_EQ(c.model.init_seed, 7u);
+  EXPECT_EQ(c.model.init, "glorot");
+  EXPECT_EQ(c.model.init_gains, (std::vector<double>{1.0, 0.5, 2.0}));
   EXPECT_EQ(c.model.scalar, "double");
   EXPECT_EQ(c.data.train_size, 500);
   EXPECT_EQ(c.data.validation_size, 50);
@@ -186,6 +190,9 @@ TEST(ConfigHostile, NaNAndInfiniteValuesAreNamed) {
   expect_rejected("[estimator]\nbeta = -inf\n", "estimator.beta must be positive and finite");
   expect_rejected("[estimator]\ngamma = nan\n", "estimator.gamma must be in (0, 1]");
   expect_rejected("[model]\ninit_gain = inf\n", "model.init_gain must be positive");
+  expect_rejected("[model]\ninit = \"he\"\n", "model.init must be \"fan_in_uniform\" or \"glorot\"");
+  expect_rejected("[model]\ninit_gains = [1.0]\n", "model.init_gains needs one gain per layer after the input (2), got 1");
+  expect_rejected("[model]\ninit_gains = [1.0, -1]\n", "model.init_gains[1] must be positive");
   expect_rejected("[relax.free]\ndivergence_bound = nan\n", "relax.free.divergence_bound must be positive");
 }
 
