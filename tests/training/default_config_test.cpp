@@ -54,9 +54,10 @@ TEST(DefaultConfig, MainJobLearnsAFashionMnistSubsetOnEverySeed) {
     c.output.checkpoint = false;
     // Stated target: > 75% on each seed. Measured (Release, the config of this commit): 79.60%,
     // 79.90%, 79.90% on seeds 1, 2, 3 (79.65%, 79.85%, 79.65% with relax.free.grad_tol = 0).
-    // The same run with init = "glorot", gains 1 (the former default) gives 43.9%, 35.3%, 54.2%, and the former main config (SGD 0.1/0.05, β = 0.5,
-    // Glorot) 35.1%, 34.5%, 27.0%: the threshold sits 4.6 points under the worst seed and far
-    // above what a configuration that does not learn in one epoch reaches.
+    // The same run with init = "glorot", gains 1 (the former default) gives 43.9%, 35.3%, 54.2%,
+    // and the former main config (SGD 0.1/0.05, β = 0.5, Glorot) 35.1%, 34.5%, 27.0%: the
+    // threshold sits 4.6 points under the worst seed and far above what a configuration that
+    // does not learn in one epoch reaches.
     EXPECT_GT(train_like_the_cli(c), 0.75) << "seed " << seed;
   }
 }
