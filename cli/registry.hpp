@@ -37,7 +37,11 @@ toml::table normalize_options(const toml::table& t, const std::string& section, 
   r.read(o);
   r.reject_unknown(owner, field_names<Options>());
   std::string why;
-  if (!check_fields(o, section + ".", &why)) throw InvalidOptions(why);
+  if constexpr (requires { o.is_valid(&why, section + "."); }) {
+    if (!o.is_valid(&why, section + ".")) throw InvalidOptions(why);
+  } else if (!check_fields(o, section + ".", &why)) {
+    throw InvalidOptions(why);
+  }
   toml::table out;
   write_fields(o, out);
   return out;

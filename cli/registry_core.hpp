@@ -69,6 +69,8 @@ class Registry {
     rules_.push_back(std::make_unique<RuleEntry>(std::move(r)));
   }
 
+  bool has_model(std::string_view name) const { return find(models_, name) != nullptr; }
+
   const ModelEntry& model(std::string_view name) const {
     if (const ModelEntry* m = find(models_, name)) return *m;
     throw InvalidOptions("model.kind = \"" + std::string(name) + "\" is not a registered model (registered: " +

@@ -28,9 +28,9 @@ extern char** environ;
 
 namespace ebm::cli {
 
-/// The built-in model kinds (the rules come with them).
+/// The built-in model kinds (the rules come with them). Calling it again does nothing.
 inline void register_builtins(Registry& registry = Registry::instance()) {
-  register_model<LayeredHopfieldKind>(registry);
+  if (!registry.has_model(LayeredHopfieldKind::name)) register_model<LayeredHopfieldKind>(registry);
 }
 
 /// Reads the config file (if any), applies the overrides, validates.

@@ -85,13 +85,38 @@ class LayeredHopfield {
   }
 
   /// Glorot-uniform weights (scaled by `gain`), zero biases; reproducible from `seed`.
-  void init_glorot(std::uint64_t seed, T gain = T(1)) {
+  void init_glorot(std::uint64_t seed, T gain = T(1)) { init_glorot(seed, std::vector<T>(std::size_t(num_layers()), gain)); }
+
+  /// Glorot-uniform weights, W_k ~ U(±gains[k−1]·√(6 / (n_k + n_{k−1}))), zero biases; one gain
+  /// per layer k = 1…L. The draws are W₁, W₂, … in storage order from Rng(seed, 0), so a gain
+  /// changes the scale of a layer, never its pattern.
+  void init_glorot(std::uint64_t seed, const std::vector<T>& gains) {
+    check_gains(gains, "init_glorot");
     Rng rng(seed, 0);
     for (Index k = 1; k < num_layers() + 1; ++k) {
       auto w = weight(k);
-      const double limit = gain * std::sqrt(6.0 / double(w.rows() + w.cols()));
+      const double limit = double(gains[std::size_t(k - 1)]) * std::sqrt(6.0 / double(w.rows() + w.cols()));
       for (Index i = 0; i < w.size(); ++i) w.data()[i] = T((2.0 * rng.uniform() - 1.0) * limit);
       bias(k).setZero();
+    }
+  }
+
+  /// Fan-in uniform weights AND biases, W_k, b_k ~ U(±gains[k−1]/√n_{k−1}): what PyTorch's
+  /// nn.Linear(n_{k−1}, n_k) draws, so what the EP reference codes (Scellier & Bengio 2017;
+  /// Laborieux et al. 2021) start from. Compared with Glorot it is smaller for a wide input
+  /// (784-512: 0.036 against 0.068) and it gives the biases a spread, which breaks the symmetry of
+  /// the ten output units from the start. One gain per layer k = 1…L (empty: all 1). The draws are
+  /// W₁, b₁, W₂, b₂, … in storage order from Rng(seed, 1), reproducible from `seed`.
+  void init_fan_in_uniform(std::uint64_t seed, std::vector<T> gains = {}) {
+    if (gains.empty()) gains.assign(std::size_t(num_layers()), T(1));
+    check_gains(gains, "init_fan_in_uniform");
+    Rng rng(seed, 1);
+    for (Index k = 1; k < num_layers() + 1; ++k) {
+      const double limit = double(gains[std::size_t(k - 1)]) / std::sqrt(double(sizes_[std::size_t(k - 1)]));
+      auto w = weight(k);
+      for (Index i = 0; i < w.size(); ++i) w.data()[i] = T((2.0 * rng.uniform() - 1.0) * limit);
+      auto b = bias(k);
+      for (Index i = 0; i < b.size(); ++i) b[i] = T((2.0 * rng.uniform() - 1.0) * limit);
     }
   }
 
@@ -373,6 +398,13 @@ class LayeredHopfield {
     const ParamBlock& b = blocks_[std::size_t(i)];
     return Eigen::Map<const Matrix<T>>(params_.data() + b.offset, b.rows, b.cols);
   }
+  void check_gains(const std::vector<T>& gains, const char* who) const {
+    require<InvalidOptions>(Index(gains.size()) == num_layers(), who, " needs one gain per layer of ", describe(),
+                            " (", num_layers(), "), got ", gains.size());
+    for (std::size_t k = 0; k < gains.size(); ++k)
+      require<InvalidOptions>(std::isfinite(double(gains[k])) && gains[k] > T(0), who, ": the gain of layer ", k + 1,
+                              " must be positive and finite, got ", gains[k]);
+  }
   void check_shapes(const ConstRef<T>& s, const ConstRef<T>& x) const {
     require<DimensionMismatch>(s.rows() == state_size_, "state has ", s.rows(), " rows but the network ",
                                describe(), " has ", state_size_, " free units");
@@ -422,12 +454,28 @@ struct LayerSizes {
 };
 }  // namespace checks
 
+/// How a LayeredHopfield's weights start.
+enum class InitKind {
+  fan_in_uniform,  ///< W_k, b_k ~ U(±gain/√n_{k−1}): PyTorch's nn.Linear, what the EP reference codes use
+  glorot,          ///< W_k ~ U(±gain·√(6/(n_k + n_{k−1}))), zero biases
+};
+
+template <>
+struct EnumNames<InitKind> {
+  static constexpr std::array<std::pair<InitKind, std::string_view>, 2> values{
+      {{InitKind::fan_in_uniform, "fan_in_uniform"}, {InitKind::glorot, "glorot"}}};
+};
+
 /// What a LayeredHopfield is built from (the config's [model] table for kind layered_hopfield).
 struct LayeredHopfieldOptions {
   std::vector<Index> sizes = {784, 64, 10};  ///< input, hidden…, output
   Activation activation = Activation::Kind::hard_sigmoid;
   std::uint64_t init_seed = 1;
+  /// Chosen by measurement (issue 12, README): at the EP reference's settings fan-in uniform
+  /// reaches 85.0 ± 0.7% after one epoch over 5 seeds, Glorot (gain 1) 29–57%.
+  InitKind init = InitKind::fan_in_uniform;
   double init_gain = 1.0;
+  std::vector<double> init_gains;  ///< one per layer k = 1…L; empty: init_gain everywhere
 
   static constexpr auto fields() {
     using O = LayeredHopfieldOptions;
@@ -436,8 +484,23 @@ struct LayeredHopfieldOptions {
               checks::LayerSizes{}),
         field("activation", &O::activation, "rho: hard_sigmoid, logistic or tanh"),
         field("init_seed", &O::init_seed, "seed of the initial weights"),
-        field("init_gain", &O::init_gain, "Glorot-uniform weights scaled by this gain", positive),
+        field("init", &O::init, "fan_in_uniform (W, b ~ U(+-gain/sqrt(fan_in)), as PyTorch) or glorot (zero biases)"),
+        field("init_gain", &O::init_gain, "gain of every layer's initial weights", positive),
+        field("init_gains", &O::init_gains, "one gain per layer after the input (empty: init_gain)",
+              checks::Every<checks::Positive>{}),
     };
+  }
+
+  bool is_valid(std::string* why, std::string_view prefix = "model.") const {
+    if (!check_fields(*this, prefix, why)) return false;
+    if (!init_gains.empty() && init_gains.size() != sizes.size() - 1) {
+      if (why)
+        *why = std::string(prefix) + "init_gains needs one gain per layer after the input (" +
+               std::to_string(sizes.size() - 1) + "), got " + std::to_string(init_gains.size()) +
+               " (or leave it empty for init_gain everywhere)";
+      return false;
+    }
+    return true;
   }
 };
 
@@ -456,7 +519,10 @@ struct LayeredHopfieldKind {
   template <class T>
   static LayeredHopfield<T> make(const Options& o) {
     LayeredHopfield<T> net(o.sizes, o.activation);
-    net.init_glorot(o.init_seed, T(o.init_gain));
+    std::vector<T> gains(o.sizes.size() - 1, T(o.init_gain));
+    if (!o.init_gains.empty()) gains.assign(o.init_gains.begin(), o.init_gains.end());
+    if (o.init == InitKind::glorot) net.init_glorot(o.init_seed, gains);
+    else net.init_fan_in_uniform(o.init_seed, gains);
     return net;
   }
 };

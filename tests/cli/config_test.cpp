@@ -52,7 +52,9 @@ const char* kFull = R"(
 sizes = [784, 32, 16, 10]
 activation = "logistic"
 init_seed = 7
+init = "glorot"
 init_gain = 0.5
+init_gains = [1.0, 0.5, 2]
 scalar = "double"
 [data]
 dir = "/tmp/fm"
@@ -105,6 +107,8 @@ TEST(Config, ReadsEveryTable) {
   EXPECT_EQ(model_of(c).sizes, (std::vector<ebm::Index>{784, 32, 16, 10}));
   EXPECT_EQ(model_of(c).activation, ebm::Activation(ebm::Activation::Kind::logistic));
   EXPECT_EQ(model_of(c).init_seed, 7u);
+  EXPECT_EQ(model_of(c).init, ebm::InitKind::glorot);
+  EXPECT_EQ(model_of(c).init_gains, (std::vector<double>{1.0, 0.5, 2.0}));
   EXPECT_EQ(c.model.scalar, ebm::cli::Precision::double_);
   EXPECT_EQ(c.estimator.cost, ebm::CostKind::cross_entropy);
   EXPECT_EQ(c.data.train_size, 500);
@@ -214,6 +218,9 @@ TEST(ConfigHostile, NaNAndInfiniteValuesAreNamed) {
   expect_rejected("[estimator]\ngamma = 0.5\n", "unknown config key 'estimator.gamma': not an option of estimator.kind = \"ep\"");
   expect_rejected("[model]\ngamma = 0.5\n", "unknown config key 'model.gamma': not an option of model.kind = \"layered_hopfield\"");
   expect_rejected("[model]\ninit_gain = inf\n", "model.init_gain must be positive");
+  expect_rejected("[model]\ninit = \"he\"\n", "model.init: unknown value 'he' (expected fan_in_uniform or glorot)");
+  expect_rejected("[model]\ninit_gains = [1.0]\n", "model.init_gains needs one gain per layer after the input (2), got 1");
+  expect_rejected("[model]\ninit_gains = [1.0, -1]\n", "model.init_gains[1] must be positive and finite");
   expect_rejected("[relax.free]\ndivergence_bound = nan\n", "relax.free.divergence_bound must be positive");
 }
 

@@ -258,3 +258,42 @@ TEST(LayeredHopfieldDriven, NarrowLayerKernelsMatchEigensProducts) {
 
 }  // namespace
 }  // namespace ebm
+
+namespace ebm {
+namespace {
+
+// Fan-in uniform (PyTorch's nn.Linear): W_k and b_k within ±gain_k/√n_{k−1}, spread over that
+// range (not all tiny, biases not zero), reproducible from the seed, another seed another draw;
+// a gain scales its layer only. Glorot with per-layer gains: the same pattern, scaled.
+TEST(LayeredHopfieldInit, FanInUniformFillsWeightsAndBiasesWithinTheirBound) {
+  LayeredHopfield<double> net({100, 25, 10});
+  net.init_fan_in_uniform(4, {1.0, 0.5});
+  const double bound1 = 1.0 / 10.0, bound2 = 0.5 / 5.0;
+  for (auto [k, bound] : {std::pair{Index(1), bound1}, std::pair{Index(2), bound2}}) {
+    EXPECT_LE(net.weight(k).cwiseAbs().maxCoeff(), bound) << k;
+    EXPECT_GT(net.weight(k).cwiseAbs().maxCoeff(), 0.9 * bound) << k;
+    EXPECT_LE(net.bias(k).cwiseAbs().maxCoeff(), bound) << k;
+    EXPECT_GT(net.bias(k).cwiseAbs().maxCoeff(), 0.5 * bound) << k;
+    EXPECT_NEAR(net.weight(k).mean(), 0.0, 0.1 * bound) << k;
+  }
+  LayeredHopfield<double> same({100, 25, 10}), other({100, 25, 10}), unit({100, 25, 10});
+  same.init_fan_in_uniform(4, {1.0, 0.5});
+  other.init_fan_in_uniform(5, {1.0, 0.5});
+  unit.init_fan_in_uniform(4);  // empty gains: all 1
+  EXPECT_EQ(same.params(), net.params());
+  EXPECT_GT((other.params() - net.params()).cwiseAbs().maxCoeff(), 0.01);
+  EXPECT_EQ(unit.weight(1), net.weight(1));
+  EXPECT_LT((unit.weight(2) * 0.5 - net.weight(2)).cwiseAbs().maxCoeff(), 1e-15);
+  EXPECT_THROW(net.init_fan_in_uniform(4, {1.0}), InvalidOptions);
+  EXPECT_THROW(net.init_fan_in_uniform(4, {1.0, 0.0}), InvalidOptions);
+
+  LayeredHopfield<double> g1({100, 25, 10}), g2({100, 25, 10});
+  g1.init_glorot(3);
+  g2.init_glorot(3, std::vector<double>{2.0, 1.0});
+  EXPECT_LT((g1.weight(1) * 2.0 - g2.weight(1)).cwiseAbs().maxCoeff(), 1e-15);
+  EXPECT_EQ(g1.weight(2), g2.weight(2));
+  EXPECT_EQ(g2.bias(1).cwiseAbs().maxCoeff(), 0.0);
+}
+
+}  // namespace
+}  // namespace ebm
