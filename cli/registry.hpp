@@ -21,6 +21,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/config.hpp"
+#include "cli/gradcheck.hpp"
 #include "cli/registry_core.hpp"
 #include "cli/rules/builtin_rules.hpp"
 
