@@ -200,29 +200,38 @@ inline LabelledImages<double> some_examples(const RunConfig& c, Index n) {
 template <class Kind>
 int relax_command(const RunConfig& c, const CommandArgs& args) {
   const auto net = load_or_fresh<Kind, double>(c, args.checkpoint);
+  using Model = std::remove_cvref_t<decltype(net)>;
   const auto data = some_examples(c, args.examples);
   require<InvalidOptions>(data.images.rows() == net.input_size(), "the network has ", net.input_size(),
                           " inputs but the images have ", data.images.rows(), " pixels");
-  const AnyCost<double> cost{c.estimator.cost};
   const Matrix<double> target = one_hot<double>(data.labels, net.output_block().size);
   Matrix<double> s = Matrix<double>::Zero(net.state_size(), data.size());
-  TraceRecorder<double> trace(TraceSchedule::every_step(), "free");
-  FreeSystem free(net, data.images);
-  const RelaxSummary fs_ = run_phase(free, s, c.relax_free, 0, c.data.seed, trace);
-  std::cout << "free:   " << fs_.brief_report() << '\n';
-  trace.set_phase("nudged");
-  // The rule's β where it has one, else EP's default.
-  double beta = EPOptions{}.beta;
-  if (const auto* b = c.estimator_options.get("beta")) beta = b->value_or(beta);
-  NudgedSystem nudged(net, data.images, target, beta, cost);
-  const RelaxSummary ns = run_phase(nudged, s, c.relax_nudged, 0, c.data.seed + 1, trace);
-  std::cout << "nudged: " << ns.brief_report() << " (beta = " << beta << ", cost "
-            << enum_name(c.estimator.cost) << ")\n";
-  fs::create_directories(args.out);
-  trace.write_csv(fs::path(args.out) / "trace.csv");
-  std::cout << "trace (" << trace.rows().size() << " rows) written to " << (fs::path(args.out) / "trace.csv").string()
-            << '\n';
-  return 0;
+  if constexpr (!EnergyModel<Model>) {
+    // A dynamics without an energy (xie_seung): its own free phase, no energy trace to record.
+    const RelaxSummary free = net.relax_free(data.images, s, c.relax_free);
+    std::cout << "free:   " << free.brief_report() << " (model.kind = " << Kind::name
+              << " has no energy: no trace is recorded)\n";
+    return 0;
+  } else {
+    const AnyCost<double> cost{c.estimator.cost};
+    TraceRecorder<double> trace(TraceSchedule::every_step(), "free");
+    FreeSystem free(net, data.images);
+    const RelaxSummary fs_ = run_phase(free, s, c.relax_free, 0, c.data.seed, trace);
+    std::cout << "free:   " << fs_.brief_report() << '\n';
+    trace.set_phase("nudged");
+    // The rule's β where it has one, else EP's default.
+    double beta = EPOptions{}.beta;
+    if (const auto* b = c.estimator_options.get("beta")) beta = b->value_or(beta);
+    NudgedSystem nudged(net, data.images, target, beta, cost);
+    const RelaxSummary ns = run_phase(nudged, s, c.relax_nudged, 0, c.data.seed + 1, trace);
+    std::cout << "nudged: " << ns.brief_report() << " (beta = " << beta << ", cost " << enum_name(c.estimator.cost)
+              << ")\n";
+    fs::create_directories(args.out);
+    trace.write_csv(fs::path(args.out) / "trace.csv");
+    std::cout << "trace (" << trace.rows().size() << " rows) written to " << (fs::path(args.out) / "trace.csv").string()
+              << '\n';
+    return 0;
+  }
 }
 
 }  // namespace ebm::cli

@@ -34,6 +34,7 @@
 #include "solvers/relax_options.hpp"
 #include "training/callbacks.hpp"
 #include "training/faults.hpp"
+#include "training/trainer.hpp"
 #include "training/optimizer.hpp"
 
 namespace ebm::cli {
@@ -114,19 +115,6 @@ struct OutputConfig {
     };
   }
 };
-
-/// Relaxation defaults for training a hard-sigmoid network: the alternating fixed-point sweep
-/// with ε = 1 (each layer jumps to its clipped input, Scellier & Bengio 2017), stopped at a
-/// small residual or a step budget, so that an epoch costs a bounded number of sweeps.
-inline RelaxOptions default_training_relax(long max_steps) {
-  RelaxOptions o;
-  o.method = Method::fixed_point;
-  o.dt = 1.0;
-  o.schedule = Schedule::alternating;
-  o.grad_tol = 1e-4;
-  o.max_steps = max_steps;
-  return o;
-}
 
 /// [model] and [estimator]: a kind the registry knows, and its options (read, validated and
 /// completed with defaults by the kind's entry; kept as TOML so that any registered kind fits).

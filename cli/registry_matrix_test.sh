@@ -24,6 +24,8 @@ rule_settings() {
 model_settings() {
   case "$1" in
     layered_hopfield) echo "--set model.sizes=[784,16,10]" ;;
+    xie_seung) echo "--set model.sizes=[784,16,10] --set model.gamma=0.5 --set relax.free.max_steps=40
+                     --set relax.nudged.max_steps=40" ;;
     linear_readout) echo "--set model.hidden=16 --set relax.free.method=euler --set relax.free.dt=0.3
                           --set relax.nudged.method=euler --set relax.nudged.dt=0.3" ;;
     *) echo "" ;;
@@ -57,7 +59,7 @@ for model in $models; do
     echo "ok: $model by $rule: ${line:0:60}"
   done
 done
-[ "$runs" -ge 10 ] || fail "only $runs model/rule pairs trained"
+[ "$runs" -ge 11 ] || fail "only $runs model/rule pairs trained"
 
 # Unsupported combinations: exit 1, the field named.
 expect1() {
@@ -71,6 +73,7 @@ expect1 "relax.free.method = mala: estimator.kind = \"ep\" has no Langevin phase
 expect1 "unknown config key 'model.gamma'" --set model.gamma=0.5
 expect1 "unknown config key 'estimator.gamma'" --set estimator.gamma=0.5
 expect1 "has 3 output units but the labels have 10 classes" --set "model.sizes=[784,16,3]"
+expect1 "estimator.kind = \"ep\" does not apply to model.kind = \"xie_seung\"" --model xie_seung
 expect1 "estimator.kind = \"bptt\" does not apply to model.kind = \"linear_readout\"" --model linear_readout --estimator bptt
 expect1 "estimator.kind = \"backprop\" is not a registered learning rule" --estimator backprop
 echo "registry matrix: $runs model/rule pairs trained; unsupported combinations refused"

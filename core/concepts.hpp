@@ -71,6 +71,11 @@ concept HasParams = HasScalar<M> && requires(M& m, const M& cm) {
 };
 
 /// An energy model: what the solvers relax and the learning rules train.
+/// A model with parameters that a trainer can update, whether or not it has an energy (the
+/// Xie–Seung network is a dynamics without one, trained by its own CHL rule).
+template <class M>
+concept TrainableModel = HasScalar<M> && HasSizes<M> && HasParams<M>;
+
 template <class M>
 concept EnergyModel =
     HasScalar<M> && HasSizes<M> && HasEnergy<M> && HasStateGradient<M> && HasParamGradient<M> && HasParams<M>;

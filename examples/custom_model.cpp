@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "cli/registry.hpp"
 #include "cli/tool.hpp"
 #include "core/activation.hpp"
 #include "core/fields.hpp"

@@ -41,7 +41,7 @@ struct EstimateSummary {
 
 /// An estimator of dJ/dθ for models of type M (see the file comment for the contract).
 template <class E, class M>
-concept Estimator = EnergyModel<M> && requires(const E& e, const M& m, const Matrix<typename M::Scalar>& x,
+concept Estimator = TrainableModel<M> && requires(const E& e, const M& m, const Matrix<typename M::Scalar>& x,
                                                Matrix<typename M::Scalar>& s, Vector<typename M::Scalar>& g) {
   { e.estimate(m, x, x, s, g, Index(0)) } -> std::convertible_to<EstimateSummary>;
 };

@@ -433,26 +433,6 @@ class LayeredHopfield {
   Vector<T> params_;
 };
 
-namespace checks {
-/// Layer sizes: an input and an output layer at least, each ≥ 1 and at most 2^24 units, at most
-/// 1000 layers and 2^31 parameters (beyond them a value is a typo or a hostile file).
-struct LayerSizes {
-  std::string operator()(const std::vector<Index>& sizes) const {
-    if (sizes.size() < 2) return "needs at least an input and an output layer";
-    if (sizes.size() > 1000) return detail::say("has ", sizes.size(), " layers, more than the limit of 1000");
-    Index params = 0;
-    for (std::size_t k = 0; k < sizes.size(); ++k) {
-      if (sizes[k] < 1) return detail::say("[", k, "] must be ≥ 1, got ", sizes[k]);
-      if (sizes[k] > (Index(1) << 24))
-        return detail::say("[", k, "] = ", sizes[k], " is beyond the limit of ", Index(1) << 24, " units");
-      if (k > 0) params += sizes[k] * (sizes[k - 1] + 1);  // < 2^49 each: no overflow
-    }
-    if (params > (Index(1) << 31))
-      return detail::say("ask for ", params, " parameters, beyond the limit of ", Index(1) << 31);
-    return {};
-  }
-};
-}  // namespace checks
 
 /// How a LayeredHopfield's weights start.
 enum class InitKind {

@@ -7,10 +7,13 @@
 #include <concepts>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "core/activation.hpp"
 #include "core/error.hpp"
+#include "core/fields.hpp"
 #include "core/random.hpp"
 #include "core/types.hpp"
 #include "solvers/relax_options.hpp"
@@ -40,8 +43,9 @@ class XieSeungNetwork {
     bool converged = false;
   };
 
-  explicit XieSeungNetwork(std::vector<Index> sizes, Activation f = Activation::Kind::tanh)
-      : sizes_(std::move(sizes)), f_(f) {
+  explicit XieSeungNetwork(std::vector<Index> sizes, Activation f = Activation::Kind::tanh, T gamma = T(1))
+      : sizes_(std::move(sizes)), f_(f), gamma_(gamma) {
+    require<InvalidOptions>(gamma > T(0) && gamma <= T(1), "XieSeungNetwork: gamma must be in (0, 1], got ", gamma);
     require<InvalidOptions>(sizes_.size() >= 2, "XieSeungNetwork needs at least an input and an output layer");
     for (std::size_t k = 0; k < sizes_.size(); ++k)
       require<InvalidOptions>(sizes_[k] > 0, "XieSeungNetwork layer ", k, " has no units");
@@ -72,6 +76,8 @@ class XieSeungNetwork {
   }
 
   Index num_layers() const { return Index(sizes_.size()) - 1; }
+  /// The feedback gain γ of the network's own dynamics (evaluation, and CHL through the tool).
+  T gamma() const { return gamma_; }
   Index state_size() const { return state_size_; }
   Index input_size() const { return sizes_.front(); }
   Block output_block() const { return layers_.back(); }
@@ -144,6 +150,19 @@ class XieSeungNetwork {
     return r;
   }
 
+  /// The free phase at the network's own γ, reported as a RelaxSummary (what a trainer's
+  /// evaluation needs from a model without an energy).
+  RelaxSummary relax_free(ConstRef<T> x, Matrix<T>& s, const RelaxOptions& options) const {
+    const Relaxation r = relax(x, s, gamma_, options);
+    RelaxSummary summary;
+    summary.method = options.method;
+    summary.steps_accepted = r.steps;
+    summary.final_grad_norm = r.residual;
+    summary.termination = r.converged ? Termination::converged : Termination::step_budget;
+    summary.examples = long(s.cols());
+    return summary;
+  }
+
   /// The feed-forward pass (the free fixed point at γ = 0).
   Matrix<T> feedforward(ConstRef<T> x) const {
     Matrix<T> s(state_size_, x.cols()), pre;
@@ -188,10 +207,49 @@ class XieSeungNetwork {
 
   std::vector<Index> sizes_;
   Activation f_;
+  T gamma_;
   std::vector<ParamBlock> blocks_;
   std::vector<Block> layers_;
   Index state_size_ = 0;
   Vector<T> params_;
+};
+
+/// What a XieSeungNetwork is built from (the config's [model] table for kind xie_seung).
+struct XieSeungOptions {
+  std::vector<Index> sizes = {784, 64, 10};
+  Activation activation = Activation::Kind::tanh;
+  double gamma = 0.5;  ///< feedback gain: backprop's update as γ → 0, a weaker signal too
+  std::uint64_t init_seed = 1;
+  double init_gain = 1.0;
+
+  static constexpr auto fields() {
+    using O = XieSeungOptions;
+    return std::tuple{
+        field("sizes", &O::sizes, "units per layer: input, hidden..., output (linear)", checks::LayerSizes{}),
+        field("activation", &O::activation, "f of the hidden layers: tanh, logistic or hard_sigmoid"),
+        field("gamma", &O::gamma, "feedback gain gamma in (0, 1]", checks::InOpenClosed{0, 1}),
+        field("init_seed", &O::init_seed, "seed of the initial weights"),
+        field("init_gain", &O::init_gain, "Glorot-uniform weights scaled by this gain", positive),
+    };
+  }
+};
+
+/// The registry's description of XieSeungNetwork (cli/registry.hpp). It has no energy: the
+/// rules that need one do not apply, CHL runs its γ-feedback form.
+struct XieSeungKind {
+  static constexpr std::string_view name = "xie_seung";
+  static constexpr std::string_view doc =
+      "Xie & Seung (2003): feed-forward weights, feedback scaled by gamma, linear output; no energy (CHL only)";
+  using Options = XieSeungOptions;
+  template <class T>
+  using Model = XieSeungNetwork<T>;
+
+  template <class T>
+  static XieSeungNetwork<T> make(const Options& o) {
+    XieSeungNetwork<T> net(o.sizes, o.activation, T(o.gamma));
+    net.init_glorot(o.init_seed, T(o.init_gain));
+    return net;
+  }
 };
 
 }  // namespace ebm

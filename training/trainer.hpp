@@ -58,6 +58,19 @@ struct RatesOf<M> {
 };
 }  // namespace detail
 
+/// Relaxation defaults for training a hard-sigmoid network: the alternating fixed-point sweep
+/// with ε = 1 (each layer jumps to its clipped input, Scellier & Bengio 2017), stopped at a
+/// small residual or a step budget, so that an epoch costs a bounded number of sweeps.
+inline RelaxOptions default_training_relax(long max_steps) {
+  RelaxOptions o;
+  o.method = Method::fixed_point;
+  o.dt = 1.0;
+  o.schedule = Schedule::alternating;
+  o.grad_tol = 1e-4;
+  o.max_steps = max_steps;
+  return o;
+}
+
 /// Options of a Trainer (the config file's [data], [parallel] and [output] tables feed them).
 struct TrainerOptions {
   Index batch_size = 32;
@@ -156,8 +169,12 @@ class Trainer {
       Part p;
       const auto x = data.images.middleCols(first, count);
       Matrix<T> s = Matrix<T>::Zero(model_.state_size(), count);
-      FreeSystem<M> free(model_, x);
-      p.relax = run_phase(free, s, options_.eval_relax, first, options_.seed);
+      if constexpr (EnergyModel<M>) {
+        FreeSystem<M> free(model_, x);
+        p.relax = run_phase(free, s, options_.eval_relax, first, options_.seed);
+      } else {
+        p.relax = model_.relax_free(x, s, options_.eval_relax);  // a dynamics without an energy
+      }
       Matrix<T> target = Matrix<T>::Zero(out.size, count);
       for (Index j = 0; j < count; ++j) target(data.labels[std::size_t(first + j)], j) = T(1);
       const auto y = s.middleRows(out.offset, out.size);

@@ -6,7 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cli/rules/ep.hpp"
 #include "cli/tool.hpp"
+#include "models/layered_hopfield.hpp"
 
 namespace fs = std::filesystem;
 

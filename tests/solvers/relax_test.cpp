@@ -447,6 +447,17 @@ TEST(RelaxBadInput, NonFiniteStatesNeverComeBackSilently) {
   s(2, 1) = std::numeric_limits<double>::quiet_NaN();
   const std::string message = message_of([&] { relax(sys, s, RelaxOptions{}); });
   EXPECT_NE(message.find("initial state is unusable: example 1, layer 1, unit 2"), std::string::npos) << message;
+  // The same facts as fields, for a program to act on (the trainer names the training example).
+  try {
+    relax(sys, s, RelaxOptions{}, Index(40));
+    ADD_FAILURE() << "no divergence";
+  } catch (const DivergenceError& e) {
+    EXPECT_EQ(e.site().step, 0);
+    EXPECT_EQ(e.site().example, 41);
+    EXPECT_EQ(e.site().layer, 1);
+    EXPECT_EQ(e.site().unit, 2);
+    EXPECT_TRUE(std::isnan(e.site().value));
+  }
 
   // A NaN parameter makes the gradient non-finite at the first step.
   Quadratic<double> broken = make_quadratic();

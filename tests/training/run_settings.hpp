@@ -12,18 +12,9 @@
 #include "solvers/parallel.hpp"
 #include "training/faults.hpp"
 #include "training/optimizer.hpp"
+#include "training/trainer.hpp"
 
 namespace ebm::test {
-
-inline RelaxOptions training_relax(long max_steps) {
-  RelaxOptions o;
-  o.method = Method::fixed_point;
-  o.dt = 1.0;
-  o.schedule = Schedule::alternating;
-  o.grad_tol = 1e-4;
-  o.max_steps = max_steps;
-  return o;
-}
 
 struct RunSettings {
   struct {
@@ -38,8 +29,8 @@ struct RunSettings {
     Index eval_train_size = 1000;
     std::uint64_t seed = 1;
   } data;
-  RelaxOptions relax_free = training_relax(100);
-  RelaxOptions relax_nudged = training_relax(50);
+  RelaxOptions relax_free = default_training_relax(100);
+  RelaxOptions relax_nudged = default_training_relax(50);
   OnUnconverged on_unconverged = OnUnconverged::warn;
   struct {
     EPVariant variant = EPVariant::one_sided;

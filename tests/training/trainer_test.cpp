@@ -4,6 +4,9 @@
 // resumed run gives the weights of an uninterrupted one.
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <memory>
+
 #include <filesystem>
 #include <fstream>
 
@@ -70,7 +73,7 @@ ebm::TrainerOptions trainer_options(const ebm::test::RunSettings& c, fs::path ou
   o.parallel = c.parallel;
   o.eval_relax = c.relax_free;
   o.out_dir = std::move(out);
-  o.config_text = "[data]\nseed = " + std::to_string(c.data.seed) + "\n";
+  o.config_text = "[data]\nseed = " + std::to_string(c.data.seed) + "\n[optimizer]\n";
   return o;
 }
 
@@ -124,6 +127,94 @@ TEST_F(TrainerExact, LearnsNoisyPrototypesAndWritesMetricsAndCheckpoints) {
   EXPECT_EQ(ck.epoch, 5);
   EXPECT_EQ(ck.step, 125);
   EXPECT_NE(ck.config.find("[optimizer]"), std::string::npos);
+}
+
+// ---- Callbacks: the loop calls its hooks; early stopping and schedules act through them -----
+
+/// Records every hook call, and asks to stop after `stop_after` epochs (0: never).
+struct Recorder : ebm::TrainingCallback {
+  std::vector<std::string> calls;
+  long stop_after = 0;
+  void on_epoch_begin(long epoch) override { calls.push_back("begin " + std::to_string(epoch)); }
+  void on_batch(ebm::Index b, ebm::Index n, double, double) override {
+    if (b + 1 == n) calls.push_back("last batch");
+  }
+  bool on_epoch_end(const ebm::EpochMetrics& m) override {
+    calls.push_back("end " + std::to_string(m.epoch));
+    return stop_after > 0 && m.epoch >= stop_after;
+  }
+  void on_resume(long epoch) override { calls.push_back("resume " + std::to_string(epoch)); }
+};
+
+TEST_F(TrainerExact, CallbacksSeeEveryEpochAndCanStopTraining) {
+  ebm::test::RunSettings c;
+  c.model.sizes = {20, 10};
+  c.data.batch_size = 40;
+  c.data.epochs = 6;
+  c.data.eval_train_size = 10;
+  const auto train = prototypes(80, 1), test = prototypes(40, 2);
+  ebm::LayeredHopfield<float> net(c.model.sizes);
+  net.init_glorot(c.model.init_seed, 0.01f);
+  ebm::Optimizer<float> opt(c.optimizer, net.param_blocks(), net.params().size());
+  ClosedFormOneLayer est;
+  ebm::Trainer trainer(net, est, opt, trainer_options(c, dir_));
+  auto recorder = std::make_shared<Recorder>();
+  recorder->stop_after = 2;
+  trainer.add_callback(recorder);
+  // A step schedule halves the rates every epoch: the factor the optimizer holds after epoch 2 is ¼.
+  ebm::ScheduleOptions schedule;
+  schedule.kind = ebm::ScheduleKind::step;
+  schedule.step_epochs = 1;
+  schedule.step_factor = 0.5;
+  trainer.add_callback(std::make_shared<ebm::LearningRateSchedule>(schedule, c.data.epochs,
+                                                                   [&](double f) { opt.set_rate_factor(f); }));
+  const auto metrics = trainer.run(train, nullptr, &test);
+  EXPECT_EQ(metrics.size(), 2u);  // stopped after epoch 2 of 6
+  EXPECT_EQ(trainer.epoch(), 2);
+  EXPECT_EQ(recorder->calls, (std::vector<std::string>{"begin 0", "last batch", "end 1", "begin 1", "last batch",
+                                                       "end 2"}));
+  EXPECT_DOUBLE_EQ(opt.rate_factor(), 0.5);  // epoch index 1: 0.5^1
+  // The built-in callbacks ran before ours: two rows in metrics.csv, the checkpoint of epoch 2.
+  EXPECT_EQ(ebm::read_checkpoint<float>(dir_ / "checkpoint.bin").epoch, 2);
+  // Resuming tells the callbacks where the run was.
+  ebm::Trainer again(net, est, opt, trainer_options(c, dir_));
+  auto second = std::make_shared<Recorder>();
+  again.add_callback(second);
+  again.resume(dir_ / "checkpoint.bin");
+  EXPECT_EQ(second->calls, (std::vector<std::string>{"resume 2"}));
+}
+
+TEST(Schedules, FactorsOverEpochs) {
+  ebm::ScheduleOptions s;
+  EXPECT_EQ(s.factor(7, 10), 1.0);
+  s.kind = ebm::ScheduleKind::step;
+  s.step_epochs = 3;
+  s.step_factor = 0.1;
+  EXPECT_DOUBLE_EQ(s.factor(2, 10), 1.0);
+  EXPECT_DOUBLE_EQ(s.factor(3, 10), 0.1);
+  EXPECT_NEAR(s.factor(7, 10), 0.01, 1e-15);
+  s.kind = ebm::ScheduleKind::cosine;
+  s.min_factor = 0.2;
+  EXPECT_DOUBLE_EQ(s.factor(0, 10), 1.0);
+  EXPECT_NEAR(s.factor(5, 10), 0.6, 1e-12);  // halfway: the mean of 1 and 0.2
+  EXPECT_NEAR(s.factor(10, 10), 0.2, 1e-12);
+}
+
+TEST(EarlyStopping, StopsAfterPatienceEpochsWithoutImprovement) {
+  ebm::EarlyStopping stop(2, 0.001);
+  ebm::EpochMetrics m;
+  const double accuracies[] = {0.5, 0.6, 0.6005, 0.59, 0.7};
+  std::vector<bool> stops;
+  for (int e = 0; e < 4; ++e) {
+    m.epoch = e + 1;
+    m.validation_accuracy = accuracies[e];
+    stops.push_back(stop.on_epoch_end(m));
+  }
+  // 0.6005 is within min_delta of 0.6: epochs 3 and 4 do not improve, so epoch 4 stops.
+  EXPECT_EQ(stops, (std::vector<bool>{false, false, false, true}));
+  EXPECT_EQ(stop.best_epoch(), 2);
+  m.validation_accuracy = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THROW(stop.on_epoch_end(m), ebm::InvalidOptions);  // no validation set to watch
 }
 
 // ---- Equilibrium Propagation on a Fashion-MNIST subset -------------------------------------
