@@ -29,15 +29,6 @@ namespace ebm::cli {
 
 namespace fs = std::filesystem;
 
-/// A kind's options from its normalised [model] table.
-template <class Kind>
-typename Kind::Options model_options(const toml::table& t) {
-  typename Kind::Options o;
-  TableReader r(&t, "model.");
-  r.read(o);
-  return o;
-}
-
 /// The training, validation and test sets a config names, cut as it says, and the number of
 /// classes their labels use.
 template <class T>

@@ -176,6 +176,15 @@ struct RunConfig {
   }
 };
 
+/// A kind's options from its normalised [model] table.
+template <class Kind>
+typename Kind::Options model_options(const toml::table& t) {
+  typename Kind::Options o;
+  TableReader r(&t, "model.");
+  r.read(o);
+  return o;
+}
+
 namespace detail {
 inline const toml::table* subtable(const toml::table& t, std::string_view key, const std::string& field) {
   const toml::node* n = t.get(key);

@@ -51,7 +51,7 @@ for f in learning_curves.png trace.png gradcheck.png; do [ -s "$dir/run/$f" ] ||
 # A bad config field, a bad override and an unknown key are rejected, naming them.
 printf '[relax.free]\ndt = -1.0\n' > "$dir/bad.toml"
 if "$EBM" train --config "$dir/bad.toml" --out "$dir/bad" 2> "$dir/bad.log"; then fail "bad config accepted"; fi
-grep -q "relax.free.dt must be a positive" "$dir/bad.log" || fail "bad config message: $(cat "$dir/bad.log")"
+grep -q "relax.free.dt must be positive" "$dir/bad.log" || fail "bad config message: $(cat "$dir/bad.log")"
 if "$EBM" train --set optimizer.momentum=2 --out "$dir/bad" 2> "$dir/bad.log"; then fail "bad override accepted"; fi
 grep -q "optimizer.momentum must be in" "$dir/bad.log" || fail "bad override message: $(cat "$dir/bad.log")"
 if "$EBM" train --set model.size=3 --out "$dir/bad" 2> "$dir/bad.log"; then fail "unknown key accepted"; fi

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "cli/rules/ep.hpp"
+#include "learning/stochastic_ep.hpp"
 #include "cli/tool.hpp"
 #include "models/layered_hopfield.hpp"
 
@@ -159,7 +160,7 @@ TEST(Config, UnknownKeysAreNamed) {
 TEST(Config, BadValuesAreNamed) {
   expect_rejected("[relax.free]\ndt = -1.0\n", "relax.free.dt must be positive and finite, got -1");
   expect_rejected("[relax.nudged]\nmax_steps = 0\n", "relax.nudged.max_steps must be positive");
-  expect_rejected("[relax.free]\nmethod = \"leapfrog\"\n", "relax.free.method: unknown relaxation method 'leapfrog'");
+  expect_rejected("[relax.free]\nmethod = \"leapfrog\"\n", "relax.free.method: unknown value 'leapfrog' (expected euler, rk4, dopri5, fixed_point, ula or mala)");
   expect_rejected("[relax.free]\nmethod = \"rk4\"\n", "relax.free.method = rk4 needs a smooth energy");
   expect_rejected("[data]\nbatch_size = 0\n", "data.batch_size must be in [1, ");
   expect_rejected("[data]\nbatch_size = \"big\"\n", "data.batch_size must be an integer");
@@ -186,6 +187,7 @@ TEST(Config, OverridesReplaceFileValues) {
   ebm::cli::apply_override(t, "data.epochs=5");
   ebm::cli::apply_override(t, "relax.free.method=euler");  // bare word: a string
   ebm::cli::apply_override(t, "model.sizes=[784, 8, 10]");
+  ebm::cli::apply_override(t, "model.init_gains=[]");
   ebm::cli::apply_override(t, "optimizer.learning_rates=[]");
   ebm::cli::apply_override(t, "output.dir=results/run 1");
   const RunConfig c = ebm::cli::config_from_toml(t);

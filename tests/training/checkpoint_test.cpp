@@ -260,7 +260,7 @@ TEST_F(CheckpointFile, LyingPayloadFieldsAreNamed) {
 TEST_F(CheckpointFile, VersionOneReadsAsLayeredHopfield) {
   std::string payload = payload_prefix(3, {4, 3, 2}, "tanh");
   ebm::ByteWriter w;
-  w.put_vector(ebm::Vector<float>::LinSpaced(4 * 3 + 3 * 2 + 3 + 2, -1, 1));
+  w.put_vector(ebm::Vector<float>(ebm::Vector<float>::LinSpaced(4 * 3 + 3 * 2 + 3 + 2, -1, 1)));
   w.put_string("");
   w.put<std::int64_t>(2);
   w.put<std::int64_t>(9);

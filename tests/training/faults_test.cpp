@@ -48,8 +48,10 @@ struct Scripted {
     grad.setConstant(0.01f * float(x.cols()));
     for (ebm::Index j = 0; j < x.cols(); ++j) {
       if (x(0, j) == kDivergeMarker)
+        // As relax() throws it: the message for people, the site for the trainer.
         throw ebm::DivergenceError("fixed_point relaxation diverged at step 3 (t = 3): example " +
-                                   std::to_string(first + j) + ", layer 1, unit 4 has state nan");
+                                       std::to_string(first + j) + ", layer 1, unit 4 has state nan",
+                                   {3, 3.0, long(first + j), 1, 4, std::numeric_limits<double>::quiet_NaN()});
       if (x(0, j) == kNanMarker) grad[5] = std::numeric_limits<float>::quiet_NaN();
     }
     ebm::EstimateSummary summary;
