@@ -5,8 +5,9 @@
 /// A residual δ = ‖∂F/∂s‖ left by a relaxation moves the state by about H⁻¹δ and the estimate by
 /// Mᵀ H⁻¹ δ / β (M = ∂²E/∂s∂θ): divided by β, it swamps the O(β) or O(β²) bias being measured as β
 /// shrinks (THEORY.md §0, "pitfall"). So each phase here is relaxed to a residual derived from its
-/// β, and every estimate carries that first-order error Mᵀ H⁻¹ δ / β (computed, not guessed) and the
-/// rounding of the Hebbian difference as its error floor; judge_order() fits only above it.
+/// β, and every estimate carries that first-order error Mᵀ H⁻¹ δ / β (computed from the actual
+/// residual vectors, not guessed) and the rounding of the Hebbian difference as its error floor;
+/// judge_order() fits only above it.
 ///
 /// All three EP estimates come from one free fixed point s⁰ and the two nudged ones s^{±β}:
 /// one-sided (+β), one-sided (−β) — the two draws of random-sign EP — and symmetric, their average,
@@ -183,14 +184,16 @@ EPPoint<typename M::Scalar> ep_point(const M& model, ConstRef<typename M::Scalar
   p.plus = hebbian_plus / b;
   p.minus = hebbian_minus / b;
   p.symmetric = (hebbian_plus + hebbian_minus) / (2 * b);
-  // Floors: each relaxed state's residual effect over the divisor, and the rounding of the two
-  // Hebbian terms (4 ε|∂E/∂θ| covers the two products and the difference).
+  // Floors: the first-order error the residuals cause, with the signs the differences give them
+  // (two relaxations that approach along the same slow mode leave errors that largely cancel in a
+  // difference, which a sum of norms would overstate), and the rounding of the two Hebbian terms
+  // (4 ε|∂E/∂θ| covers the two products and the difference).
   const double worst_plus = std::max(p.plus_phase.summary.final_grad_norm, f.phase.summary.final_grad_norm);
   const double worst_minus = std::max(p.minus_phase.summary.final_grad_norm, f.phase.summary.final_grad_norm);
-  p.plus_diag = {worst_plus, {effect_plus / b, f.residual_effect / b, T(4) * f.rounding / b}};
-  p.minus_diag = {worst_minus, {effect_minus / b, f.residual_effect / b, T(4) * f.rounding / b}};
+  p.plus_diag = {worst_plus, {(effect_plus - f.residual_effect) / b, T(4) * f.rounding / b}};
+  p.minus_diag = {worst_minus, {(f.residual_effect - effect_minus) / b, T(4) * f.rounding / b}};
   p.symmetric_diag = {std::max(p.plus_phase.summary.final_grad_norm, p.minus_phase.summary.final_grad_norm),
-                      {effect_plus / (2 * b), effect_minus / (2 * b), T(2) * f.rounding / b}};
+                      {(effect_plus - effect_minus) / (2 * b), T(2) * f.rounding / b}};
   return p;
 }
 

@@ -329,6 +329,8 @@ class GradientChecker {
         const double ref_norm = double(gather(ref, blocks).norm());
         row.floor = 0;
         for (const Vector<T>& b : diagnostics.error_bounds) row.floor += double(gather(b, blocks).norm()) / ref_norm;
+        // A bound that could not be computed (no strict minimum, a diverged phase) bounds nothing.
+        if (std::isnan(row.floor)) row.floor = std::numeric_limits<double>::infinity();
       }
       report_.rows().push_back(row);
     };
