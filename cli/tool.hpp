@@ -214,8 +214,8 @@ inline int run(int argc, char** argv, const std::string& source_dir = ".") {
   grad->add_option("--set", grad_overrides, "override a config field (repeatable), e.g. --set model.activation=logistic");
   grad->add_option("--examples", grad_examples, "test examples in the batch")->capture_default_str()->check(CLI::Range(1, 1000));
   grad->add_option("--beta", args.betas,
-                   "values of beta to sweep (repeatable; default: from a beta whose one-sided bias is about 5% down "
-                   "by five halvings)");
+                   "values of beta to sweep (repeatable; default: from a beta whose one-sided bias is about 5%, "
+                   "halving down to where the residual's error floor starts)");
   grad->add_flag("--relax-from-config", args.relax_from_config,
                  "relax with the config's relax.free / relax.nudged as they are instead of tolerances derived from "
                  "beta (rows that miss the residual the check needs fail)");

@@ -75,7 +75,7 @@ struct FreePoint {
   CheckedPhase phase;
   double cost_gradient_scale = 0;  ///< RMS over the batch of ‖∂C/∂s(s⁰)‖
   Vector<T> residual_effect;  ///< Mᵀ H⁻¹ r(s⁰), the first-order change of Σ∂E/∂θ a residual r causes
-  Vector<T> rounding;         ///< ε_T |Σ∂E/∂θ(s⁰)| per entry: the rounding of one Hebbian term
+  Vector<T> rounding;         ///< ε_T |Σ∂E/∂θ(s⁰)| per entry: the rounding of one Hebbian difference
 };
 
 namespace detail {
@@ -187,13 +187,14 @@ EPPoint<typename M::Scalar> ep_point(const M& model, ConstRef<typename M::Scalar
   // Floors: the first-order error the residuals cause, with the signs the differences give them
   // (two relaxations that approach along the same slow mode leave errors that largely cancel in a
   // difference, which a sum of norms would overstate), and the rounding of the two Hebbian terms
-  // (4 ε|∂E/∂θ| covers the two products and the difference).
+  // (u|∂E/∂θ| each, u = ε/2 the unit roundoff, adding in quadrature: about ε|∂E/∂θ| per difference;
+  // a worst-case 4ε hid the clean second order of a small first-layer gradient below its "floor").
   const double worst_plus = std::max(p.plus_phase.summary.final_grad_norm, f.phase.summary.final_grad_norm);
   const double worst_minus = std::max(p.minus_phase.summary.final_grad_norm, f.phase.summary.final_grad_norm);
-  p.plus_diag = {worst_plus, {(effect_plus - f.residual_effect) / b, T(4) * f.rounding / b}};
-  p.minus_diag = {worst_minus, {(f.residual_effect - effect_minus) / b, T(4) * f.rounding / b}};
+  p.plus_diag = {worst_plus, {(effect_plus - f.residual_effect) / b, f.rounding / b}};
+  p.minus_diag = {worst_minus, {(f.residual_effect - effect_minus) / b, f.rounding / b}};
   p.symmetric_diag = {std::max(p.plus_phase.summary.final_grad_norm, p.minus_phase.summary.final_grad_norm),
-                      {(effect_plus - effect_minus) / (2 * b), T(2) * f.rounding / b}};
+                      {(effect_plus - effect_minus) / (2 * b), f.rounding / (2 * b)}};
   return p;
 }
 
