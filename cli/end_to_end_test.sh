@@ -41,7 +41,8 @@ grep -q "^epoch 2:" "$dir/resume.log" || fail "resume did not train epoch 2"
   || fail "relax: $(cat "$dir/relax.log")"
 grep -q "^free," "$dir/run/trace.csv" && grep -q "^nudged," "$dir/run/trace.csv" || fail "trace.csv lacks a phase"
 
-"$EBM" gradcheck --set model.sizes=[784,6,10] --set model.activation=logistic --examples 2 --beta 0.2 --beta 0.1 \
+# The default β sweep: two values cannot establish an order, and gradcheck now judges it (exit 3).
+"$EBM" gradcheck --set model.sizes=[784,6,10] --set model.activation=logistic --examples 2 \
   --out "$dir/run" > "$dir/grad.log" || fail "gradcheck: $(cat "$dir/grad.log")"
 grep -q "ep_symmetric" "$dir/run/gradcheck.csv" || fail "gradcheck.csv lacks the symmetric estimator"
 

@@ -27,7 +27,9 @@ struct RunConfig;
 struct CommandArgs {
   std::string checkpoint;          ///< a trained network, or empty for a fresh one
   long examples = 8;               ///< test examples to relax or check
-  std::vector<double> betas;       ///< gradcheck: β sweep
+  std::vector<double> betas;       ///< gradcheck: β sweep (empty: one adapted to the network)
+  bool relax_from_config = false;  ///< gradcheck: relax with the config's relax.* as they are, not tolerances derived from β
+  std::vector<std::string> expectations;  ///< gradcheck: `name=order:tolerance` overrides of the expected orders
   std::string out = "run";         ///< output directory
   std::string resume;              ///< train: checkpoint to continue from
 };

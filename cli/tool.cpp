@@ -67,14 +67,22 @@ int run(int argc, char** argv, const std::string& source_dir) {
   std::string grad_checkpoint, grad_config;
   std::vector<std::string> grad_overrides;
   long grad_examples = 4;
-  args.betas = {0.4, 0.2, 0.1, 0.05};
   grad->add_option("--checkpoint", grad_checkpoint, "trained network (default: a fresh one from the config)");
   grad->add_option("-c,--config", grad_config, "TOML config (default: the checkpoint's, else the defaults)");
   grad->add_option("--set", grad_overrides, "override a config field (repeatable), e.g. --set model.activation=logistic");
   grad->add_option("--examples", grad_examples, "test examples in the batch")->capture_default_str()->check(CLI::Range(1, 1000));
-  grad->add_option("--beta", args.betas, "values of β to sweep")->capture_default_str();
+  grad->add_option("--beta", args.betas,
+                   "values of beta to sweep (repeatable; default: from a beta whose one-sided bias is about 5%, "
+                   "halving down to where the residual's error floor starts)");
+  grad->add_flag("--relax-from-config", args.relax_from_config,
+                 "relax with the config's relax.free / relax.nudged as they are instead of tolerances derived from "
+                 "beta (rows that miss the residual the check needs fail)");
+  grad->add_option("--expect", args.expectations,
+                   "override an expected order, name=order:tolerance (repeatable), e.g. ep_symmetric=2:0.3");
   std::string grad_out = "run";
-  grad->add_option("-o,--out", grad_out, "directory for gradcheck.csv")->capture_default_str();
+  grad->add_option("-o,--out", grad_out, "directory for gradcheck.csv, gradcheck.json, stepbystep.csv")
+      ->capture_default_str();
+  grad->footer("Exit status: 0 every check passed; 3 a check failed (named at the end); 1 an error in the input.");
 
   // plot
   CLI::App* plot = app.add_subcommand("plot", "turn a run's metrics.csv, trace.csv and gradcheck.csv into PNG plots");

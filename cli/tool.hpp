@@ -8,7 +8,8 @@
 ///
 /// Exit status: 0 done; 1 an error in the input (config, data, checkpoint) or the environment;
 /// 2 training stopped on a numerical fault (divergence, non-finite gradient), the last good
-/// checkpoint and metrics.csv left as they were.
+/// checkpoint and metrics.csv left as they were; 3 `ebm gradcheck` ran but a check failed (the
+/// failing rows are named at the end of its output and in gradcheck.json).
 
 #include <fcntl.h>
 #include <spawn.h>

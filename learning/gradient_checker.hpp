@@ -31,6 +31,7 @@
 #include "core/types.hpp"
 #include "learning/estimator.hpp"
 #include "learning/exact_gradient.hpp"
+#include "learning/order_verdict.hpp"
 
 namespace ebm {
 
@@ -56,21 +57,6 @@ GradientMetrics compare_gradients(const A& estimate, const B& reference) {
   return m;
 }
 
-/// Least-squares slope of log y against log x: the order p of y ≈ c·x^p.
-inline double fitted_order(const std::vector<double>& x, const std::vector<double>& y) {
-  require<InvalidOptions>(x.size() == y.size() && x.size() >= 2, "fitted_order needs at least two points");
-  double mx = 0, my = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) mx += std::log(x[i]), my += std::log(y[i]);
-  mx /= double(x.size());
-  my /= double(y.size());
-  double sxy = 0, sxx = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    sxy += (std::log(x[i]) - mx) * (std::log(y[i]) - my);
-    sxx += (std::log(x[i]) - mx) * (std::log(x[i]) - mx);
-  }
-  return sxy / sxx;
-}
-
 /// One comparison: an estimator at one setting, on one parameter group.
 struct GradientCheckRow {
   std::string estimator;  ///< e.g. "ep_symmetric"
@@ -79,6 +65,15 @@ struct GradientCheckRow {
   std::string group;      ///< a parameter block ("W1"), a layer ("layer1") or "all"
   GradientMetrics metrics;
   double order = std::numeric_limits<double>::quiet_NaN();  ///< fitted order of the error in `setting` (sweeps)
+  /// Largest ‖∂F/∂s‖ of the relaxations behind this estimate (NaN when not recorded).
+  double residual = std::numeric_limits<double>::quiet_NaN();
+  /// The relative error that the relaxations' residuals and rounding alone could cause (NaN when
+  /// not recorded): an error near it measures the relaxation, not the estimator.
+  double floor = std::numeric_limits<double>::quiet_NaN();
+  /// Whether the row entered the fit of the order (its error well above its floor).
+  bool fitted = true;
+  /// "" when the row was not judged, "pass", or "FAIL: why".
+  std::string verdict;
 };
 
 /// The rows a checker produced, as a text table or CSV.
@@ -96,45 +91,45 @@ class GradientReport {
   }
 
   /// Per estimator: one line per layer (and "all") with the relative error at each setting, the
-  /// cosine, norm ratio and sign agreement at the last setting, and the fitted order.
+  /// cosine, norm ratio and sign agreement at the last setting, the fitted order and the verdict;
+  /// then, where recorded, the relaxations' residual and the error floor it implies (of "all") at
+  /// each setting. A '*' marks an error left out of the fit (not well above its floor).
   /// `with_blocks` adds the parameter blocks (W1, b1, …).
   std::string table(bool with_blocks = false) const {
     std::ostringstream o;
-    std::vector<std::string> estimators;
-    for (const auto& r : rows_)
-      if (std::find(estimators.begin(), estimators.end(), r.estimator) == estimators.end())
-        estimators.push_back(r.estimator);
     char buf[64];
-    for (const std::string& name : estimators) {
+    for (const std::string& name : estimators()) {
       std::vector<double> values;
       std::vector<std::string> groups;
       std::string setting;
+      bool has_floor = false, judged = false;
       for (const auto& r : rows_) {
         if (r.estimator != name) continue;
         setting = r.setting;
+        has_floor |= !std::isnan(r.floor) || !std::isnan(r.residual);
+        judged |= !r.verdict.empty();
         if (std::find(values.begin(), values.end(), r.value) == values.end()) values.push_back(r.value);
-        const bool is_block = r.group != "all" && r.group.rfind("layer", 0) != 0;
-        if ((with_blocks || !is_block) && std::find(groups.begin(), groups.end(), r.group) == groups.end())
+        if ((with_blocks || !is_block(r.group)) && std::find(groups.begin(), groups.end(), r.group) == groups.end())
           groups.push_back(r.group);
       }
       o << name;
-      if (!setting.empty()) o << "  (relative error vs the reference at " << setting << " = …)";
+      if (const auto it = notes_.find(name); it != notes_.end()) o << "  (" << it->second << ")";
       o << '\n';
       o << "  " << pad("group", 8);
       for (double v : values) {
         std::snprintf(buf, sizeof buf, "%s=%.4g", setting.empty() ? "err" : setting.c_str(), v);
         o << pad(setting.empty() ? "rel.err" : buf, 14);
       }
-      o << pad("cosine", 11) << pad("norm ratio", 11) << pad("sign agr.", 10) << (values.size() > 1 ? "order" : "")
-        << '\n';
+      o << pad("cosine", 11) << pad("norm ratio", 11) << pad("sign agr.", 10) << (values.size() > 1 ? pad("order", 7) : "")
+        << (judged ? "verdict" : "") << '\n';
       for (const std::string& g : groups) {
         o << "  " << pad(g, 8);
         const GradientCheckRow* last = nullptr;
         for (double v : values)
           for (const auto& r : rows_)
             if (r.estimator == name && r.group == g && r.value == v) {
-              std::snprintf(buf, sizeof buf, "%.3e", r.metrics.relative_error);
-              o << pad(buf, 14);
+              std::snprintf(buf, sizeof buf, "%.3e%s", r.metrics.relative_error, r.fitted ? "" : "*");
+              o << pad(std::isnan(r.metrics.relative_error) ? "-" : buf, 14);  // NaN: both zero (no signal yet)
               last = &r;
             }
         if (last) {
@@ -146,14 +141,103 @@ class GradientReport {
           o << pad(buf, 10);
           if (values.size() > 1) {
             std::snprintf(buf, sizeof buf, "%.2f", last->order);
-            o << buf;
+            o << pad(std::isnan(last->order) ? "-" : buf, 7);
           }
+          o << last->verdict;
         }
         o << '\n';
+      }
+      if (has_floor) {
+        for (const char* what : {"residual", "floor"}) {
+          o << "  " << pad(what, 8);
+          for (double v : values)
+            for (const auto& r : rows_)
+              if (r.estimator == name && r.group == "all" && r.value == v) {
+                const double x = std::string(what) == "floor" ? r.floor : r.residual;
+                std::snprintf(buf, sizeof buf, "%.1e", x);
+                o << pad(std::isnan(x) ? "-" : buf, 14);
+              }
+          o << (std::string(what) == "floor" ? "relative error the residuals and rounding alone may cause"
+                                             : "largest |dF/ds| of the relaxations behind the estimate")
+            << '\n';
+        }
       }
       o << '\n';
     }
     return o.str();
+  }
+
+  /// A line printed after an estimator's name (what it is, what it is compared with).
+  void set_note(const std::string& estimator, const std::string& note) { notes_[estimator] = note; }
+
+  /// The estimators in the order of their first row.
+  std::vector<std::string> estimators() const {
+    std::vector<std::string> out;
+    for (const auto& r : rows_)
+      if (std::find(out.begin(), out.end(), r.estimator) == out.end()) out.push_back(r.estimator);
+    return out;
+  }
+
+  /// The rows whose verdict failed.
+  std::vector<const GradientCheckRow*> failures() const {
+    std::vector<const GradientCheckRow*> out;
+    for (const auto& r : rows_)
+      if (r.verdict.rfind("FAIL", 0) == 0) out.push_back(&r);
+    return out;
+  }
+
+  /// One JSON object per (estimator, group): estimator, group, sweep {name, values}, rel_error,
+  /// cosine, norm_ratio, sign_agreement, residual, floor, fitted (lists over the sweep), order and
+  /// verdict (of the last row; "" when not judged). Non-finite numbers are written as null.
+  std::string json_objects() const {
+    std::ostringstream o;
+    bool first_object = true;
+    for (const std::string& name : estimators()) {
+      std::vector<std::string> groups;
+      for (const auto& r : rows_)
+        if (r.estimator == name && std::find(groups.begin(), groups.end(), r.group) == groups.end())
+          groups.push_back(r.group);
+      for (const std::string& g : groups) {
+        std::vector<const GradientCheckRow*> rs;
+        for (const auto& r : rows_)
+          if (r.estimator == name && r.group == g) rs.push_back(&r);
+        auto list = [&](auto get) {
+          std::string out = "[";
+          for (std::size_t i = 0; i < rs.size(); ++i) out += (i ? ", " : "") + json_value(get(*rs[i]));
+          return out + "]";
+        };
+        o << (first_object ? "" : ",\n") << "  {\"estimator\": " << json_string(name) << ", \"group\": "
+          << json_string(g) << ", \"sweep\": {\"name\": " << json_string(rs.front()->setting)
+          << ", \"values\": " << list([](const GradientCheckRow& r) { return r.value; }) << "}"
+          << ", \"rel_error\": " << list([](const GradientCheckRow& r) { return r.metrics.relative_error; })
+          << ", \"cosine\": " << list([](const GradientCheckRow& r) { return r.metrics.cosine; })
+          << ", \"norm_ratio\": " << list([](const GradientCheckRow& r) { return r.metrics.norm_ratio; })
+          << ", \"sign_agreement\": " << list([](const GradientCheckRow& r) { return r.metrics.sign_agreement; })
+          << ", \"residual\": " << list([](const GradientCheckRow& r) { return r.residual; })
+          << ", \"floor\": " << list([](const GradientCheckRow& r) { return r.floor; })
+          << ", \"fitted\": " << list([](const GradientCheckRow& r) { return r.fitted ? 1.0 : 0.0; })
+          << ", \"order\": " << json_value(rs.back()->order) << ", \"verdict\": " << json_string(rs.back()->verdict)
+          << "}";
+        first_object = false;
+      }
+    }
+    return o.str();
+  }
+
+  static std::string json_string(const std::string& s) {
+    std::string out = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') out += '\\', out += c;
+      else if (static_cast<unsigned char>(c) < 0x20) out += ' ';
+      else out += c;
+    }
+    return out + "\"";
+  }
+  static std::string json_value(double x) {
+    if (!std::isfinite(x)) return "null";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.10g", x);
+    return buf;
   }
 
   /// Every row: estimator,setting,value,group,relative_error,cosine,norm_ratio,sign_agreement,order.
@@ -172,6 +256,7 @@ class GradientReport {
   void write_csv(const std::filesystem::path& path) const { write_file_atomically(path, csv()); }
 
  private:
+  static bool is_block(const std::string& group) { return group != "all" && group.rfind("layer", 0) != 0; }
   static std::string pad(const std::string& s, std::size_t width) {
     // Width in characters, not bytes (names may hold UTF-8).
     std::size_t chars = 0;
@@ -179,6 +264,15 @@ class GradientReport {
     return chars >= width ? s + ' ' : s + std::string(width - chars, ' ');
   }
   std::vector<GradientCheckRow> rows_;
+  std::map<std::string, std::string> notes_;
+};
+
+/// What the relaxations behind an estimate left: the largest residual ‖∂F/∂s‖, and vectors laid
+/// out as the parameters that bound the error they and rounding may cause (see GradientChecker::add).
+template <class T>
+struct EstimateDiagnostics {
+  double residual = std::numeric_limits<double>::quiet_NaN();
+  std::vector<Vector<T>> error_bounds;
 };
 
 /// Compares estimates with a reference gradient, per parameter block, per layer (the blocks
@@ -214,16 +308,67 @@ class GradientChecker {
   /// Records the comparison of `estimate` with the reference, under (estimator, setting = value).
   void add(const std::string& estimator, const Vector<T>& estimate, const std::string& setting = "",
            double value = 0) {
-    require<DimensionMismatch>(estimate.size() == reference_.size(), "estimate from ", estimator, " has ",
-                               estimate.size(), " entries but the parameters have ", reference_.size());
-    auto push = [&](const std::string& group, const Vector<T>& e, const Vector<T>& r) {
-      report_.rows().push_back({estimator, setting, value, group, compare_gradients(e, r)});
-    };
-    for (const auto& [name, blocks] : layers_) push(name, gather(estimate, blocks), gather(reference_, blocks));
-    for (const ParamBlock& b : blocks_)
-      push(b.name, estimate.segment(b.offset, b.size()), reference_.segment(b.offset, b.size()));
-    push("all", estimate, reference_);
+    add(estimator, estimate, setting, value, EstimateDiagnostics<T>{});
   }
+
+  /// The same, with what the relaxations left behind: the row's residual, and its floor = Σ over
+  /// `diagnostics.error_bounds` of ‖bound restricted to the group‖ / ‖reference restricted to the
+  /// group‖. `reference`, when given, replaces the checker's (e.g. BPTT truncated like the estimate).
+  void add(const std::string& estimator, const Vector<T>& estimate, const std::string& setting, double value,
+           const EstimateDiagnostics<T>& diagnostics, const Vector<T>* reference = nullptr) {
+    const Vector<T>& ref = reference ? *reference : reference_;
+    require<DimensionMismatch>(estimate.size() == ref.size() && ref.size() == reference_.size(), "estimate from ",
+                               estimator, " has ", estimate.size(), " entries but the parameters have ",
+                               reference_.size());
+    auto push = [&](const std::string& group, const std::vector<ParamBlock>& blocks) {
+      GradientCheckRow row;
+      row.estimator = estimator, row.setting = setting, row.value = value, row.group = group;
+      row.metrics = compare_gradients(gather(estimate, blocks), gather(ref, blocks));
+      row.residual = diagnostics.residual;
+      if (!diagnostics.error_bounds.empty()) {
+        const double ref_norm = double(gather(ref, blocks).norm());
+        row.floor = 0;
+        for (const Vector<T>& b : diagnostics.error_bounds) row.floor += double(gather(b, blocks).norm()) / ref_norm;
+        // A bound that could not be computed (no strict minimum, a diverged phase) bounds nothing.
+        if (std::isnan(row.floor)) row.floor = std::numeric_limits<double>::infinity();
+      }
+      report_.rows().push_back(row);
+    };
+    for (const auto& [name, blocks] : layers_) push(name, blocks);
+    for (const ParamBlock& b : blocks_) push(b.name, {b});
+    push("all", blocks_);
+  }
+
+  /// Judges every sweep of `estimator` per layer and over all parameters (the blocks are fitted
+  /// but not judged): fits the order over the points above the floor, writes order, fitted and
+  /// the verdict into the rows; returns whether every group passed.
+  bool judge(const std::string& estimator, const OrderExpectation& expected) {
+    bool all_passed = true;
+    std::map<std::string, std::vector<GradientCheckRow*>> curves;
+    for (auto& r : report_.rows())
+      if (r.estimator == estimator) curves[r.group].push_back(&r);
+    for (auto& [group, rows] : curves) {
+      std::vector<double> x, y, f;
+      for (const GradientCheckRow* r : rows) x.push_back(r->value), y.push_back(r->metrics.relative_error), f.push_back(r->floor);
+      const OrderJudgement j = judge_order(x, y, f, expected);
+      const bool judged = group == "all" || group.rfind("layer", 0) == 0;
+      for (std::size_t i = 0; i < rows.size(); ++i) {
+        rows[i]->order = j.order;
+        rows[i]->fitted = j.fitted[i];
+        if (judged) rows[i]->verdict = j.passed ? "pass" : "FAIL: " + j.reason;
+      }
+      all_passed &= !judged || j.passed;
+    }
+    return all_passed;
+  }
+
+  /// Marks the rows of (estimator, group) — every layer and "all" when `group` is empty — with a verdict.
+  void set_verdict(const std::string& estimator, const std::string& group, bool passed, const std::string& why) {
+    for (auto& r : report_.rows())
+      if (r.estimator == estimator && (group.empty() ? r.group == "all" || r.group.rfind("layer", 0) == 0 : r.group == group))
+        r.verdict = passed ? "pass" : "FAIL: " + why;
+  }
+  GradientReport& report() { return report_; }
 
   /// Runs `estimator` on (model, x, target) from a zero state and records it.
   template <class E, class M>

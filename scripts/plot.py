@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Plots an ebm run directory: metrics.csv (learning curves), trace.csv (energy and |dF/ds|
-against time, per phase) and gradcheck.csv (per-layer gradient error against beta), whichever
+against time, per phase) and gradcheck.json / stepbystep.csv (EP's error against beta with
+reference slopes, early inference against steps per layer, the step-by-step curves), whichever
 exist. Writes PNG files next to them. Needs python3-matplotlib; installs nothing."""
 import csv
 import os
@@ -63,12 +64,92 @@ def traces(run, written):
 
 
 def gradcheck(run, written):
+    """gradcheck.json (ebm gradcheck): EP error against beta on log-log axes with reference slopes 1
+    and 2 (hollow markers: points under the residual's error floor, left out of the fit; dotted: the
+    floor), early inference against steps per layer, the step-by-step curves. Older runs with only
+    gradcheck.csv get the error-against-beta plot."""
+    path = os.path.join(run, "gradcheck.json")
+    if not os.path.exists(path):
+        return gradcheck_csv(run, written)
+    import json
+    with open(path) as f:
+        d = json.load(f)
+    r = [x for x in d["rows"] if x["group"].startswith("layer") or x["group"] == "all"]
+    fig, ax = plt.subplots(figsize=(7, 5))
+    anchors = {}
+    for x in r:
+        if x["sweep"]["name"] != "beta" or not x["estimator"].startswith("ep_"):
+            continue
+        b = x["sweep"]["values"]
+        e = [v if v is not None else float("nan") for v in x["rel_error"]]
+        line, = ax.loglog(b, e, marker="o", label=f"{x['estimator']} {x['group']} (order {fmt(x['order'])})")
+        for bi, ei, fit in zip(b, e, x["fitted"]):
+            if not fit:
+                ax.loglog([bi], [ei], marker="o", mfc="white", color=line.get_color())
+        fl = [v if v is not None else float("nan") for v in x["floor"]]
+        if x["group"] == "all" and any(v == v for v in fl):
+            ax.loglog(b, fl, linestyle=":", color=line.get_color())
+        if x["group"] == "all" and x["estimator"] in ("ep_one_sided", "ep_symmetric"):
+            anchors[x["estimator"]] = (b, e)
+    # Reference slopes through the first point of the estimator that should follow them.
+    for name, slope, style in (("ep_one_sided", 1, "k--"), ("ep_symmetric", 2, "k-.")):
+        if name in anchors:
+            b, e = anchors[name]
+            ax.loglog(b, [e[0] * (bi / b[0]) ** slope for bi in b], style, lw=1, label=f"slope {slope}")
+    ax.set_xlabel("beta"); ax.set_ylabel("relative error vs exact gradient")
+    ax.set_title("EP against the exact gradient (dotted: error floor of 'all')", fontsize=9)
+    ax.legend(fontsize=6); ax.grid(alpha=0.3, which="both")
+    out = os.path.join(run, "gradcheck.png")
+    fig.tight_layout(); fig.savefig(out, dpi=100); plt.close(fig)
+    written.append(out)
+
+    layers = sorted({x["group"] for x in r if x["group"].startswith("layer")})
+    ei = [x for x in r if x["sweep"]["name"] == "steps"]
+    if ei and layers:
+        fig, axes = plt.subplots(1, len(layers), figsize=(4.5 * len(layers), 4), squeeze=False)
+        for a, layer in zip(axes[0], layers):
+            for x in ei:
+                if x["group"] != layer or x["estimator"] == "early_inference_half_beta_vs_bptt":
+                    continue
+                e = [v if v is not None else float("nan") for v in x["rel_error"]]
+                a.loglog(x["sweep"]["values"], e, marker="o", label=x["estimator"])
+            a.set_title(layer); a.set_xlabel("steps after the nudge"); a.set_ylabel("relative error")
+            a.grid(alpha=0.3, which="both"); a.legend(fontsize=6)
+        out = os.path.join(run, "gradcheck_early_inference.png")
+        fig.tight_layout(); fig.savefig(out, dpi=100); plt.close(fig)
+        written.append(out)
+
+    sbs = os.path.join(run, "stepbystep.csv")
+    if os.path.exists(sbs):
+        rs = rows(sbs)
+        beta = min(num(x["beta"]) for x in rs)
+        p = [x for x in rs if num(x["beta"]) == beta]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for layer in sorted({x["layer"] for x in p}):
+            q = [x for x in p if x["layer"] == layer]
+            line, = ax.plot([num(x["t"]) for x in q], [num(x["ep_norm"]) for x in q], marker="o",
+                            label=f"EP {layer}")
+            ax.plot([num(x["t"]) for x in q], [num(x["bptt_norm"]) for x in q], "--", marker="x",
+                    color=line.get_color(), label=f"-BPTT {layer}")
+        ax.set_xlabel("t (nudged step; BPTT at T - t)"); ax.set_ylabel("norm of the neural update")
+        ax.set_title(f"step by step, beta = {beta:g}", fontsize=9)
+        ax.legend(fontsize=7); ax.grid(alpha=0.3)
+        out = os.path.join(run, "gradcheck_step_by_step.png")
+        fig.tight_layout(); fig.savefig(out, dpi=100); plt.close(fig)
+        written.append(out)
+
+
+def fmt(x):
+    return "-" if x is None else f"{x:.2f}"
+
+
+def gradcheck_csv(run, written):
     path = os.path.join(run, "gradcheck.csv")
     if not os.path.exists(path):
         return
     r = rows(path)
     fig, ax = plt.subplots(figsize=(6, 4))
-    for est in sorted({x["estimator"] for x in r}):
+    for est in sorted({x["estimator"] for x in r if x["setting"] == "beta"}):
         for group in sorted({x["group"] for x in r if x["group"].startswith("layer")}):
             p = [x for x in r if x["estimator"] == est and x["group"] == group]
             if p:
