@@ -122,8 +122,10 @@ int train_typed(const RunConfig& c, const CommandArgs& args) {
 
 }  // namespace detail
 
-/// Registers a model kind (and the built-in rules) with `registry`.
-template <class Kind>
+/// Registers a model kind (and the built-in rules) with `registry`. With `kCommands` false only
+/// what reading a config needs is registered (its options and checks), not the trainer and the
+/// commands, which is what instantiating them costs (the config fuzzer).
+template <class Kind, bool kCommands = true>
 void register_model(Registry& registry = Registry::instance()) {
   ModelEntry e;
   e.name = std::string(Kind::name);
@@ -134,18 +136,26 @@ void register_model(Registry& registry = Registry::instance()) {
   };
   e.help = [](std::ostream& out) { help_fields(out, "model.", typename Kind::Options{}); };
   e.check_run = detail::check_run<Kind>;
-  e.train = [](const RunConfig& c, const CommandArgs& args) {
-    return c.model.scalar == Precision::double_ ? detail::train_typed<Kind, double>(c, args)
-                                                : detail::train_typed<Kind, float>(c, args);
-  };
-  e.relax = relax_command<Kind>;
-  e.gradcheck = gradcheck_command<Kind>;
+  if constexpr (kCommands) {
+    e.train = [](const RunConfig& c, const CommandArgs& args) {
+      return c.model.scalar == Precision::double_ ? detail::train_typed<Kind, double>(c, args)
+                                                  : detail::train_typed<Kind, float>(c, args);
+    };
+    e.relax = relax_command<Kind>;
+    e.gradcheck = gradcheck_command<Kind>;
+  }
   detail::for_each_rule([&](auto rule) {
     using Rule = decltype(rule);
     registry.add(detail::rule_entry<Rule>());
     if constexpr (Rule::template applies<typename Kind::template Model<double>>) e.rules.push_back(std::string(Rule::name));
   });
   registry.add(std::move(e));
+}
+
+/// Registers every model kind of the tuple `Kinds`.
+template <class Kinds, bool kCommands = true>
+void register_models(Registry& registry = Registry::instance()) {
+  std::apply([&](auto... kinds) { (register_model<decltype(kinds), kCommands>(registry), ...); }, Kinds{});
 }
 
 }  // namespace ebm::cli

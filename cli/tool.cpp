@@ -3,17 +3,15 @@
 // tool, the tests and any program that adds its own kinds.
 #include <CLI/CLI.hpp>
 
+#include "cli/builtin_models.hpp"
 #include "cli/registry.hpp"
 #include "cli/tool.hpp"
-#include "models/layered_hopfield.hpp"
-#include "models/xie_seung.hpp"
 
 namespace ebm::cli {
 
 void register_builtins(Registry& registry) {
-  if (registry.has_model(LayeredHopfieldKind::name)) return;
-  register_model<LayeredHopfieldKind>(registry);
-  register_model<XieSeungKind>(registry);
+  if (registry.has_model(std::tuple_element_t<0, BuiltinModels>::name)) return;
+  register_models<BuiltinModels>(registry);
 }
 
 /// Shorthand flags of `ebm train`, each a --set of one declared field.

@@ -35,7 +35,10 @@ def learning_curves(run, written):
     epochs = [num(x["epoch"]) for x in r]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     for key in ("train_accuracy", "eval_train_accuracy", "validation_accuracy", "test_accuracy"):
-        a.plot(epochs, [num(x[key]) for x in r], marker="o", label=key)
+        values = [num(x[key]) for x in r]
+        if all(v != v for v in values):  # a set the run did not evaluate (no validation set): no curve
+            continue
+        a.plot(epochs, values, marker="o", label=key)
     a.set_xlabel("epoch"); a.set_ylabel("accuracy"); a.legend(); a.grid(alpha=0.3)
     b.plot(epochs, [num(x["loss"]) for x in r], marker="o", label="train loss")
     b.plot(epochs, [num(x["test_loss"]) for x in r], marker="o", label="test loss")

@@ -1,0 +1,15 @@
+#pragma once
+/// \file
+/// The model kinds the tool knows: a new model is its file (with its kind, see
+/// LayeredHopfieldKind) plus one line here.
+
+#include <tuple>
+
+#include "models/layered_hopfield.hpp"
+#include "models/xie_seung.hpp"
+
+namespace ebm::cli {
+
+using BuiltinModels = std::tuple<LayeredHopfieldKind, XieSeungKind>;
+
+}  // namespace ebm::cli
