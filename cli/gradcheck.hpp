@@ -168,8 +168,9 @@ int gradcheck_command(const RunConfig& c, const CommandArgs& args) {
               << "  precision   double throughout";
     if (float_checkpoint) std::cout << " (the checkpoint's float weights are exact in double)";
     else if (c.model.scalar == Precision::single) std::cout << " (model.scalar = float is checked in double)";
-    std::cout << "; in float a relaxation stops near |dF/ds| ~ 1e-6, which over beta = 1e-3 would put the error "
-                 "floor near 1e-3 and hide the symmetric estimator's bias\n"
+    std::cout << "; float would limit the floor: its unit roundoff 6e-8 leaves residuals of order 1e-7 to 1e-6 "
+                 "(estimated, not measured here), which over beta = 1e-3 put the floor near 1e-4 to 1e-3, above the "
+                 "symmetric estimator's bias there\n"
               << "  cost        " << enum_name(c.estimator.cost) << " (estimates and reference alike)\n"
               << "  relaxation  ";
     if (vr.from_config)
@@ -404,8 +405,8 @@ int gradcheck_command(const RunConfig& c, const CommandArgs& args) {
       Vector<double> grad(net.params().size());
       rule.estimate(net, data.images, target, s, grad, 0);
       checker.add("chl", grad);
-      report.set_note("chl", "contrastive Hebbian vs the exact gradient: for information, CHL descends "
-                             "E(clamped) - E(free), not J");
+      report.set_note("chl", "contrastive Hebbian vs the exact gradient, for information: CHL descends "
+                             "E(clamped) - E(free), not J; its verdict is its envelope identity, below");
       if constexpr (requires(const Model& m, const Matrix<double>& st) { m.energy(st, st); }) {
         // Central difference of J_CHL(θ) = Σ[E(clamped) − E(free)] along a random unit direction.
         Rng rng(c.data.seed, 17);
