@@ -8,7 +8,8 @@
 ///   expectation) over a β sweep, against the exact gradient by implicit differentiation; each row
 ///   with its relaxations' residual and the error floor it implies; orders fitted above the floor;
 /// - early inference after k steps against the exact gradient and against BPTT truncated to the
-///   same k steps, per layer, and the step at which each layer's signal first appears;
+///   same k steps, per layer, and the step at which each layer's signal first appears; also under
+///   Langevin noise at two temperatures (for information);
 /// - Ernoult et al.'s step-by-step comparison (EP's neural and synaptic updates against BPTT);
 /// - CHL against the exact gradient (for information: it descends another objective) and its
 ///   envelope identity (finite differences of E(clamped) − E(free)), which it must satisfy.
@@ -168,8 +169,9 @@ int gradcheck_command(const RunConfig& c, const CommandArgs& args) {
               << "  precision   double throughout";
     if (float_checkpoint) std::cout << " (the checkpoint's float weights are exact in double)";
     else if (c.model.scalar == Precision::single) std::cout << " (model.scalar = float is checked in double)";
-    std::cout << "; in float a relaxation stops near |dF/ds| ~ 1e-6, which over beta = 1e-3 would put the error "
-                 "floor near 1e-3 and hide the symmetric estimator's bias\n"
+    std::cout << "; float would limit the floor: its unit roundoff 6e-8 leaves residuals of order 1e-7 to 1e-6 "
+                 "(estimated, not measured here), which over beta = 1e-3 put the floor near 1e-4 to 1e-3, above the "
+                 "symmetric estimator's bias there\n"
               << "  cost        " << enum_name(c.estimator.cost) << " (estimates and reference alike)\n"
               << "  relaxation  ";
     if (vr.from_config)
@@ -286,6 +288,20 @@ int gradcheck_command(const RunConfig& c, const CommandArgs& args) {
                   &ei_half.bptt[i]);
       checker.add("bptt_vs_exact", ei.bptt[i], "steps", double(steps[i]));
       checker.add("early_inference_vs_ep", ei.estimate[i], "steps", double(steps[i]), {}, &points[ei_index].plus);
+    }
+    // Under Langevin noise (Euler–Maruyama, shared noise between the two chains, 16 chains), for
+    // information: as T → 0 it tends to the deterministic rows; not judged.
+    std::vector<long> noisy_steps;
+    for (long k : steps)
+      if (k <= 96) noisy_steps.push_back(k);
+    for (double temperature : {1e-2, 1e-4}) {
+      const std::string name = "early_inference_langevin_T" + detail::fmt("%g", temperature) + "_vs_bptt";
+      const auto noisy = langevin_early_inference(net, data.images, target, ref_free.s, ei_beta, ei_dt, noisy_steps,
+                                                  temperature, 16, c.data.seed, cost);
+      for (std::size_t i = 0; i < noisy_steps.size(); ++i)
+        checker.add(name, noisy[i], "steps", double(noisy_steps[i]), {}, &ei.bptt[i]);
+      checker.report().set_note(name, "the same under Langevin noise at T = " + detail::fmt("%g", temperature) +
+                                          ", mean of 16 chains sharing their noise; for information");
     }
     auto& report = checker.report();
     report.set_note("early_inference_vs_exact", "Bengio & Fischer, beta = " + detail::fmt("%g", ei_beta) +
@@ -404,8 +420,8 @@ int gradcheck_command(const RunConfig& c, const CommandArgs& args) {
       Vector<double> grad(net.params().size());
       rule.estimate(net, data.images, target, s, grad, 0);
       checker.add("chl", grad);
-      report.set_note("chl", "contrastive Hebbian vs the exact gradient: for information, CHL descends "
-                             "E(clamped) - E(free), not J");
+      report.set_note("chl", "contrastive Hebbian vs the exact gradient, for information: CHL descends "
+                             "E(clamped) - E(free), not J; its verdict is its envelope identity, below");
       if constexpr (requires(const Model& m, const Matrix<double>& st) { m.energy(st, st); }) {
         // Central difference of J_CHL(θ) = Σ[E(clamped) − E(free)] along a random unit direction.
         Rng rng(c.data.seed, 17);

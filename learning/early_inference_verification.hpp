@@ -18,6 +18,7 @@
 #include "learning/bptt.hpp"
 #include "learning/common.hpp"
 #include "learning/early_inference.hpp"
+#include "core/random.hpp"
 
 namespace ebm {
 
@@ -70,6 +71,50 @@ EarlyInferenceCurves<typename M::Scalar> early_inference_curves(const M& model, 
     out.first_change.push_back(first);
   }
   return out;
+}
+
+/// Early inference under Langevin noise at temperature T (Euler–Maruyama steps
+/// s ← s − ε∂F/∂s + √(2Tε) ξ from s⁰), the nudged and un-nudged chains sharing their noise (common
+/// random numbers: with independent noise the O(β) difference drowns, THEORY.md §6), averaged over
+/// `chains` chains: the estimate after each k of `steps`. As T → 0 it tends to the deterministic
+/// estimate of early_inference_curves().
+template <class M, class C>
+  requires EnergyModel<M>
+std::vector<Vector<typename M::Scalar>> langevin_early_inference(const M& model, ConstRef<typename M::Scalar> x,
+                                                                 ConstRef<typename M::Scalar> target,
+                                                                 const Matrix<typename M::Scalar>& s0, double beta,
+                                                                 double dt, const std::vector<long>& steps,
+                                                                 double temperature, long chains, std::uint64_t seed,
+                                                                 const C& cost) {
+  using T = typename M::Scalar;
+  require<InvalidOptions>(chains >= 1 && temperature >= 0, "langevin early inference: chains ≥ 1 and T ≥ 0");
+  const Index n = model.params().size();
+  std::vector<Vector<T>> mean(steps.size(), Vector<T>::Zero(n));
+  NudgedSystem<M, C> nudged(model, x, target, T(beta), cost);
+  FreeSystem<M> free(model, x);
+  const T noise_scale = T(std::sqrt(2 * temperature * dt));
+  Matrix<T> sb, sf, g(s0.rows(), s0.cols()), xi(s0.rows(), s0.cols());
+  Vector<T> d(n);
+  for (long c = 0; c < chains; ++c) {
+    Rng rng(seed, std::uint64_t(c));
+    sb = s0, sf = s0;
+    std::size_t next = 0;
+    for (long t = 1; t <= steps.back(); ++t) {
+      for (Index i = 0; i < xi.size(); ++i) xi.data()[i] = T(rng.normal());
+      nudged.gradient(sb, g);
+      sb += -T(dt) * g + noise_scale * xi;
+      nudged.project(sb);
+      free.gradient(sf, g);
+      sf += -T(dt) * g + noise_scale * xi;
+      free.project(sf);
+      if (t == steps[next]) {
+        detail::param_gradient_difference(model, sb, sf, x, d);
+        mean[next] += d / T(beta * double(chains));
+        ++next;
+      }
+    }
+  }
+  return mean;
 }
 
 }  // namespace ebm

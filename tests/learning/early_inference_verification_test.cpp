@@ -87,5 +87,28 @@ TEST(EarlyInferenceVerification, ConvergesToEPAndBpttToTheExactGradient) {
   EXPECT_GT(at4, at32);
 }
 
+TEST(EarlyInferenceVerification, LangevinTendsToTheDeterministicEstimateAsTemperatureFalls) {
+  const Curves c;
+  const double beta = 0.01;
+  const auto det = c.at(beta);
+  // At T = 0 the noise vanishes: the same Euler steps, the same estimate to rounding.
+  const auto zero = langevin_early_inference(c.p.net, c.p.x, c.p.d, c.s0, beta, 0.5, c.steps, 0.0, 2, 1,
+                                             SquaredError<double>{});
+  for (std::size_t i = 0; i < c.steps.size(); ++i)
+    EXPECT_LT((zero[i] - det.estimate[i]).norm(), 1e-12 * det.estimate[i].norm()) << c.steps[i];
+  // With noise, the distance to the deterministic estimate falls as T does (shared noise keeps the
+  // difference of the chains O(β); the mean over chains carries an O(T) bias and O(√T) spread).
+  auto gap = [&](double t) {
+    const auto noisy = langevin_early_inference(c.p.net, c.p.x, c.p.d, c.s0, beta, 0.5, {32}, t, 32, 5,
+                                                SquaredError<double>{});
+    return (noisy[0] - det.estimate[5]).norm() / det.estimate[5].norm();
+  };
+  const double hot = gap(1e-2), cold = gap(1e-4);
+  test::report("Langevin early inference vs deterministic, T = 1e-2", hot);
+  test::report("Langevin early inference vs deterministic, T = 1e-4", cold);
+  EXPECT_LT(cold, hot / 3);
+  EXPECT_LT(cold, 0.05);
+}
+
 }  // namespace
 }  // namespace ebm
