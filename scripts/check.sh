@@ -22,11 +22,24 @@ flags=(-DCMAKE_BUILD_TYPE=None "-DCMAKE_CXX_FLAGS=-O1 -g1" -DEBM_NATIVE=OFF -DEB
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 sanitizer_reports() {  # fails, printing them, if any report was written
-  if compgen -G "$logs/*" > /dev/null; then
-    echo "sanitizer reports:" >&2
-    for f in "$logs"/*; do echo "== $f" >&2; cat "$f" >&2; done
-    return 1
-  fi
+  # An empty log holds no report: a process that the kill test SIGKILLed at random moments died
+  # after its runtime created the file and before anything was written (seen once in CI: an empty
+  # ubsan.<pid>, every test passing). A report always has content, and halt_on_error makes any
+  # report fail its test as well; so empty files are listed, not counted.
+  local reports=0
+  for f in "$logs"/*; do
+    [ -e "$f" ] || continue
+    if [ -s "$f" ]; then
+      [ "$reports" -eq 0 ] && echo "sanitizer reports:" >&2
+      reports=$((reports + 1))
+      echo "== $f" >&2
+      cat "$f" >&2
+    else
+      echo "note: empty sanitizer log $(basename "$f") (a process killed before it wrote anything); no report" >&2
+    fi
+    rm -f "$f"
+  done
+  [ "$reports" -eq 0 ]
 }
 stamp() { date +%s; }
 summary=()
