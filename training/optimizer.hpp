@@ -59,8 +59,10 @@ struct OptimizerOptions {
   /// learning rate far too large): the trainer stops there rather than train on meaningless
   /// weights, which a clipped activation can keep finite for ever.
   double divergence_bound = 1e8;
-  /// Polyak averaging: with a decay d > 0 the optimizer also keeps ā ← d·ā + (1 − d)·θ after
-  /// every step (ā starts at the first step's θ), and the trainer evaluates and checkpoints ā.
+  /// Polyak averaging: with a decay d > 0 the optimizer also keeps ā ← d_t·ā + (1 − d_t)·θ after
+  /// step t (ā starts at the first step's θ), d_t = min(d, (1 + t)/(10 + t)), and the trainer
+  /// evaluates and checkpoints ā. The warm-up of d_t (as TensorFlow's ExponentialMovingAverage
+  /// with num_updates) keeps a short run from averaging in its untrained first weights.
   /// Why: at a constant rate the last minibatches move the weights by more than an epoch's
   /// progress (one epoch's test accuracy swung by ±1 point between seeds); the average keeps the
   /// progress and drops the noise of the last steps. 0 = the last weights.
@@ -190,8 +192,7 @@ class Optimizer {
       if (steps_ == 1) {
         a = p;
       } else {
-        const T d = T(options_.average_decay);
-        a = d * a + (T(1) - d) * p;
+        a = T(average_decay_now()) * a + T(1 - average_decay_now()) * p;
       }
     }
   }
@@ -209,6 +210,10 @@ class Optimizer {
   long steps() const { return steps_; }
   /// Whether the optimizer keeps a moving average of the weights (OptimizerOptions::average_decay).
   bool averaging() const { return options_.average_decay > 0; }
+  /// The decay of the current step's average update (see OptimizerOptions::average_decay).
+  double average_decay_now() const {
+    return std::min(options_.average_decay, (1.0 + double(steps_)) / (10.0 + double(steps_)));
+  }
   /// The moving average of the weights (empty when not averaging; meaningful after a step).
   const Vector<T>& average() const { return average_; }
   Vector<T>& average() { return average_; }

@@ -91,8 +91,9 @@ TEST(Optimizer, StateRoundTripContinuesExactly) {
   EXPECT_THROW(sgd.load(again), ebm::DataError);
 }
 
-// Polyak averaging: ā starts at the first step's weights, then ā ← d·ā + (1 − d)·θ, and the
-// update applied in pieces (the trainer's tiles) keeps the same average as one step().
+// Polyak averaging: ā starts at the first step's weights, then ā ← d_t·ā + (1 − d_t)·θ with
+// d_t = min(d, (1 + t)/(10 + t)), and the update applied in pieces (the trainer's tiles) keeps the
+// same average as one step().
 TEST(Optimizer, MovingAverageOfTheWeights) {
   OptimizerOptions o;
   o.learning_rate = 0.5;
@@ -102,10 +103,19 @@ TEST(Optimizer, MovingAverageOfTheWeights) {
   V p = vec({1, -1}), q = p;
   opt.step(p, vec({1, 2}));  // θ = (0.5, −2), ā = θ
   EXPECT_EQ(opt.average(), vec({0.5, -2}));
-  opt.step(p, vec({1, 2}));  // θ = (0, −3), ā = 0.75·(0.5, −2) + 0.25·(0, −3)
-  EXPECT_LT((opt.average() - vec({0.375, -2.25})).cwiseAbs().maxCoeff(), 1e-15);
+  opt.step(p, vec({1, 2}));  // θ = (0, −3), d_2 = min(0.75, 3/12): ā = 0.25·(0.5, −2) + 0.75·(0, −3)
+  EXPECT_LT((opt.average() - vec({0.125, -2.75})).cwiseAbs().maxCoeff(), 1e-15);
   EXPECT_EQ(p, vec({0, -3}));  // the iterate itself is the plain SGD one
-  for (int s = 0; s < 2; ++s) {
+  // Past the warm-up (t ≥ 27) the decay is d itself: follow 40 steps by hand.
+  V a = opt.average();
+  for (long t = 3; t <= 40; ++t) {
+    opt.step(p, vec({1, 2}));
+    const double d = std::min(0.75, (1.0 + double(t)) / (10.0 + double(t)));
+    a = d * a + (1 - d) * p;
+  }
+  EXPECT_LT((opt.average() - a).cwiseAbs().maxCoeff(), 1e-12);
+  EXPECT_DOUBLE_EQ(opt.average_decay_now(), 0.75);
+  for (int s = 0; s < 40; ++s) {
     const V g = vec({1, 2});
     pieces.begin_step();
     pieces.update(q.data(), g.data() + 1, 1, 1);
