@@ -488,6 +488,13 @@ class Trainer {
         message += " (example " + std::to_string(number) + " of the run is training example " +
                    std::to_string(batch[std::size_t(n)]) + ")";
       throw TrainingFault(message);
+    } catch (const TrainingFault&) {
+      throw;
+    } catch (const InvalidOptions&) {
+      throw;  // about the configuration, not about this minibatch
+    } catch (const Error& e) {
+      // Any other failure of an estimator (an adjoint solve that fails, …): say where in the run.
+      throw TrainingFault(where_in_run(b, batches.size(), step_before) + ": " + e.what());
     }
   }
 
