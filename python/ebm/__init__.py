@@ -109,3 +109,8 @@ def trace_to_csv_rows(trace):
              trace["grad_norm"][i]] + list(trace["dstate"][i])
         )
     return rows
+
+
+for _cls in (Error, InvalidOptions, DimensionMismatch, DivergenceError, DataError, TrainingFault):
+    _cls.__module__ = "ebm"
+del _cls

@@ -195,6 +195,17 @@ py::tuple load_dataset(const std::string& dir, const std::string& split, const s
   return scalar == "double" ? load_split<double>(dir, s, size) : load_split<float>(dir, s, size);
 }
 
+template <class T>
+py::tuple load_idx_pair(const std::string& images, const std::string& labels, long size) {
+  LabelledImages<T> d;
+  {
+    py::gil_scoped_release nogil;
+    d = load_idx_dataset<T>(images, labels);
+    if (size > 0) keep_head(d, size);
+  }
+  return py::make_tuple(std::move(d.images), std::move(d.labels));
+}
+
 py::dict kinds() {
   py::dict models, rules;
   for (const cli::ModelEntry* m : cli::Registry::instance().models()) {
@@ -241,6 +252,15 @@ void bind_tool(py::module_& m) {
         py::arg("split") = "train", py::arg("scalar") = "float", py::arg("size") = 0,
         "(images, labels): images pixels x examples in [0, 1] (float32 or float64), labels ints; split 'train' or "
         "'t10k'; size: the first n (0: all)");
+  m.def(
+      "load_idx",
+      [](const std::string& images, const std::string& labels, const std::string& scalar, long size) {
+        require<InvalidOptions>(scalar == "float" || scalar == "double", "scalar must be 'float' or 'double', got '",
+                                scalar, "'");
+        return scalar == "double" ? load_idx_pair<double>(images, labels, size) : load_idx_pair<float>(images, labels, size);
+      },
+      py::arg("images"), py::arg("labels"), py::arg("scalar") = "float", py::arg("size") = 0,
+      "(images, labels) from any IDX pair (plain or gzip; MNIST, Fashion-MNIST, your own), as load_fashion_mnist");
   m.def("kinds", &kinds, "the registered model kinds (with the rules that apply to each), rules and methods");
   m.def(
       "config",
