@@ -94,7 +94,7 @@ inline toml::table config_table(const py::object& config, const std::string& sou
   if (config.is_none()) return {};
   if (py::isinstance<py::str>(config)) return cli::parse_toml(config.cast<std::string>(), source);
   if (py::isinstance<py::dict>(config)) return to_toml(config.cast<py::dict>());
-  throw InvalidOptions(source + " must be a dict or TOML text, got a " +
+  throw py::type_error(source + " must be a dict or TOML text, got a " +
                        std::string(py::str(config.get_type().attr("__name__"))));
 }
 
