@@ -90,7 +90,7 @@ def main():
     axes[0].plot(e, [100 * m["train_accuracy"] for m in epochs], "o-", label="train (running)")
     axes[0].plot(e, [100 * m["validation_accuracy"] for m in epochs], "o-", label="validation")
     axes[0].plot(e, [100 * m["test_accuracy"] for m in epochs], "o-", label="test")
-    axes[0].set(xlabel="epoch", ylabel="accuracy (%)", title="EP on Fashion-MNIST (784-64-10)")
+    axes[0].set(xlabel="epoch", ylabel="accuracy (%)", title="EP on Fashion-MNIST (784-64-10)", xticks=e)
     axes[0].legend()
     axes[1].semilogy(trace["step"], trace["grad_norm"], label="max |dF/ds|")
     axes[1].set(xlabel="step", ylabel="residual", title="free relaxation of 16 test images")

@@ -15,6 +15,14 @@ Errors are ebm.Error and its subclasses InvalidOptions, DimensionMismatch, Diver
 library's messages. Relaxations, estimates and training run without the GIL.
 """
 
+try:
+    import numpy  # noqa: F401  (the compiled part converts arrays with it)
+except ImportError as _e:  # pragma: no cover
+    raise ImportError(
+        "ebm needs NumPy, which this python3 (%s) does not have: use Debian's /usr/bin/python3 "
+        "(apt-get install python3-numpy; scripts/install-deps.sh does)" % __import__("sys").executable
+    ) from _e
+
 from ._ebm import *  # noqa: F401,F403
 from ._ebm import (  # noqa: F401
     DataError,
@@ -32,8 +40,7 @@ from ._ebm import (  # noqa: F401
     XieSeung,
 )
 from . import _ebm
-
-__version__ = "0.1.0"
+from ._ebm import __version__  # noqa: F401
 
 
 def relax(model, x, s=None, options=None, **kwargs):

@@ -84,6 +84,7 @@ PYBIND11_MODULE(_ebm, m) {
   namespace py = pybind11;
   using namespace ebm::python;
   m.doc() = "ebm: energy-based networks that relax, and the learning rules that compare relaxations";
+  m.attr("__version__") = EBM_VERSION;  // the CMake project's version
 
   // Errors: the library's classes, with the same messages. Derived ones are registered after
   // their base so that their translators are tried first.
