@@ -106,6 +106,18 @@ def gradcheck(*args, **kwargs):
 gradcheck.__doc__ = _gradcheck.__doc__
 
 
+def trace_array(trace):
+    """(array, columns): a trace dict as one float64 array, a row per recorded step, with the
+    columns step, t, dt, energy, grad_norm, dstate_1, ... (the phase is left out: see trace["phase"])."""
+    import numpy as np
+
+    columns = ["step", "t", "dt", "energy", "grad_norm"] + [
+        "dstate_%d" % (k + 1) for k in range(trace["dstate"].shape[1])
+    ]
+    array = np.column_stack([trace[c] for c in columns[:5]] + [trace["dstate"]]).astype(np.float64)
+    return array, columns
+
+
 def trace_to_csv_rows(trace):
     """The rows of a trace dict (phase, step, t, dt, energy, grad_norm, dstate_1, ...), as
     TraceRecorder.csv() writes them."""

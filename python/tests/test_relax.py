@@ -40,6 +40,9 @@ def test_readme_example_numbers(net):
     assert trace["dstate"].shape == (len(trace["step"]), 2)
     assert set(trace["phase"]) == {"free"}
     assert np.all(np.diff(trace["energy"]) <= 1e-12)  # a gradient flow never climbs
+    array, columns = ebm.trace_array(trace)
+    assert columns == ["step", "t", "dt", "energy", "grad_norm", "dstate_1", "dstate_2"]
+    assert array.shape == (len(trace["step"]), 7) and np.array_equal(array[:, 3], trace["energy"])
 
 
 def test_nudged_phase_and_trace_schedules(net):

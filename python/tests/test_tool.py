@@ -76,6 +76,28 @@ def test_callbacks_stop_early_and_resume_continues(run_config, tmp_path):
                           ebm.read_checkpoint(straight["checkpoint"])["params"])
 
 
+def test_the_gil_is_released_during_training(run_config):
+    import threading
+    import time
+
+    run_config["data"].update(epochs=3, train_size=300, validation_size=0)
+    ticks, done = [], threading.Event()
+
+    def other():
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    start = time.perf_counter()
+    ebm.train(run_config, verbose=False)
+    end = time.perf_counter()
+    done.set()
+    thread.join()
+    assert len([t for t in ticks if start < t < end]) >= 5, end - start
+
+
 def test_a_callback_error_stops_training(run_config):
     def broken(metrics):
         raise KeyError("from the callback")
