@@ -20,12 +20,15 @@ class PythonEnergy {
 
   PythonEnergy(Index state_size, Index input_size, py::object energy, py::object state_gradient,
                py::object param_gradient, Vector<double> params, std::vector<Index> layers, Index output_size,
-               std::vector<ParamBlock> blocks)
+               std::vector<ParamBlock> blocks, py::object hessian_vector = py::none(),
+               py::object mixed_vector = py::none())
       : state_size_(state_size),
         input_size_(input_size),
         energy_(std::move(energy)),
         state_gradient_(std::move(state_gradient)),
         param_gradient_(std::move(param_gradient)),
+        hessian_vector_(std::move(hessian_vector)),
+        mixed_vector_(std::move(mixed_vector)),
         params_(std::move(params)),
         blocks_(std::move(blocks)) {
     require<InvalidOptions>(state_size > 0, "PythonEnergy: state_size must be positive, got ", state_size);
@@ -66,7 +69,7 @@ class PythonEnergy {
   }
   ~PythonEnergy() {
     py::gil_scoped_acquire gil;
-    energy_ = state_gradient_ = param_gradient_ = py::object();
+    energy_ = state_gradient_ = param_gradient_ = hessian_vector_ = mixed_vector_ = py::object();
   }
 
   Index state_size() const { return state_size_; }
@@ -100,6 +103,27 @@ class PythonEnergy {
                                " values for ", params_.size(), " parameters");
     g = r;
   }
+  /// (∂²E/∂s²)v per example, from the optional hessian_vector(s, x, theta, v): what the exact
+  /// gradient (recurrent_backprop) and BPTT need.
+  void hessian_vector(ConstRef<double> s, ConstRef<double> x, ConstRef<double> v, MutRef<double> hv) const {
+    py::gil_scoped_acquire gil;
+    require<InvalidOptions>(!hessian_vector_.is_none(),
+                            "PythonEnergy: no hessian_vector was given, which the exact gradient and BPTT need");
+    const auto r = hessian_vector_(Matrix<double>(s), Matrix<double>(x), theta(), Matrix<double>(v)).cast<Matrix<double>>();
+    require<DimensionMismatch>(r.rows() == s.rows() && r.cols() == s.cols(), "PythonEnergy: hessian_vector returned a ",
+                               r.rows(), " x ", r.cols(), " array for a state of ", s.rows(), " x ", s.cols());
+    hv = r;
+  }
+  /// Σ over the batch of (∂²E/∂s∂θ)ᵀv, from the optional mixed_vector(s, x, theta, v).
+  void mixed_vector(ConstRef<double> s, ConstRef<double> x, ConstRef<double> v, VectorRef<double> g) const {
+    py::gil_scoped_acquire gil;
+    require<InvalidOptions>(!mixed_vector_.is_none(),
+                            "PythonEnergy: no mixed_vector was given, which the exact gradient and BPTT need");
+    const auto r = mixed_vector_(Matrix<double>(s), Matrix<double>(x), theta(), Matrix<double>(v)).cast<Eigen::VectorXd>();
+    require<DimensionMismatch>(r.size() == params_.size(), "PythonEnergy: mixed_vector returned ", r.size(),
+                               " values for ", params_.size(), " parameters");
+    g = r;
+  }
 
  private:
   /// A read-only view of θ for the Python functions (no copy; valid during the call).
@@ -114,6 +138,8 @@ class PythonEnergy {
     energy_ = o.energy_;
     state_gradient_ = o.state_gradient_;
     param_gradient_ = o.param_gradient_;
+    hessian_vector_ = o.hessian_vector_;
+    mixed_vector_ = o.mixed_vector_;
     params_ = o.params_;
     blocks_ = o.blocks_;
     layers_ = o.layers_;
@@ -121,14 +147,14 @@ class PythonEnergy {
   }
 
   Index state_size_ = 0, input_size_ = 0;
-  py::object energy_, state_gradient_, param_gradient_;
+  py::object energy_, state_gradient_, param_gradient_, hessian_vector_, mixed_vector_;
   Vector<double> params_;
   std::vector<ParamBlock> blocks_;
   std::vector<Block> layers_;
   Block output_{};
 };
 
-static_assert(check_energy_model<PythonEnergy>());
+static_assert(check_energy_model<PythonEnergy>() && HasSecondOrder<PythonEnergy>);
 
 namespace {
 
@@ -196,7 +222,7 @@ void bind_python_energy(py::module_& m) {
       "under every solver, samples under Langevin, and trains by EP.");
   c.def(py::init([](Index state_size, Index input_size, py::object energy, py::object state_gradient,
                     py::object param_gradient, std::optional<Vector<double>> params, std::vector<Index> layers,
-                    Index output_size, const py::object& blocks) {
+                    Index output_size, const py::object& blocks, py::object hessian_vector, py::object mixed_vector) {
           std::vector<ParamBlock> b;
           if (!blocks.is_none())
             for (const py::handle item : blocks) {
@@ -205,13 +231,17 @@ void bind_python_energy(py::module_& m) {
             }
           return PythonEnergy(state_size, input_size, std::move(energy), std::move(state_gradient),
                               std::move(param_gradient), params ? std::move(*params) : Vector<double>(), std::move(layers),
-                              output_size, std::move(b));
+                              output_size, std::move(b), std::move(hessian_vector), std::move(mixed_vector));
         }),
         py::arg("state_size"), py::arg("input_size"), py::arg("energy"), py::arg("state_gradient"),
         py::arg("param_gradient") = py::none(), py::arg("params") = py::none(),
         py::arg("layers") = std::vector<Index>{}, py::arg("output_size") = 0, py::arg("blocks") = py::none(),
+        py::arg("hessian_vector") = py::none(), py::arg("mixed_vector") = py::none(),
         "layers: units per layer (default one layer of state_size); output_size: the last units of s that the cost "
-        "reads (default the last layer); blocks: [(name, offset, rows, cols)] (default one block 'theta')")
+        "reads (default the last layer); blocks: [(name, offset, rows, cols)] (default one block 'theta'); "
+        "hessian_vector(s, x, theta, v) -> (d2E/ds2) v and mixed_vector(s, x, theta, v) -> sum over the batch of "
+        "(d2E/ds dtheta)^T v, optional: what the exact gradient (recurrent_backprop, implicit_gradient) and bptt "
+        "need")
       .def_property_readonly("kind", [](const PythonEnergy&) { return std::string("python_energy"); })
       .def("train", &train_python_energy, py::arg("images"), py::arg("labels"), py::arg("config") = py::none(),
            py::arg("callbacks") = py::none(), py::arg("test") = py::none(), py::arg("out") = "",

@@ -59,6 +59,38 @@ def hopfield_in_numpy(sizes, params):
         parts += [-r[k + 1].sum(1) for k in range(layers)]
         return np.concatenate(parts)
 
+    def hessian_vector(s, x, theta, v):
+        W, b = unpack(theta)
+        r = [x] + [np.tanh(u) for u in split(s)]
+        d1 = [None] + [1 - q ** 2 for q in r[1:]]
+        vs = split(v)
+        hv = v.copy()
+        for k in range(layers):
+            drive = W[k] @ r[k] + b[k][:, None]
+            if k + 1 < layers:
+                drive += W[k + 1].T @ r[k + 2]
+            coupled = np.zeros_like(vs[k])
+            if k > 0:
+                coupled += W[k] @ (d1[k] * vs[k - 1])
+            if k + 1 < layers:
+                coupled += W[k + 1].T @ (d1[k + 2] * vs[k + 1])
+            d2 = -2 * r[k + 1] * d1[k + 1]
+            hv[rows[k]:rows[k + 1]] -= d2 * drive * vs[k] + d1[k + 1] * coupled
+        return hv
+
+    def mixed_vector(s, x, theta, v):
+        r = [x] + [np.tanh(u) for u in split(s)]
+        d1v = [None] + [(1 - q ** 2) * w for q, w in zip(r[1:], split(v))]
+        parts = []
+        for k in range(layers):
+            gw = -(d1v[k + 1] @ r[k].T)
+            if k > 0:
+                gw -= r[k + 1] @ d1v[k].T
+            parts.append(gw.ravel(order="F"))
+        parts += [-d1v[k + 1].sum(1) for k in range(layers)]
+        return np.concatenate(parts)
+
+    energy.second_order = (hessian_vector, mixed_vector)
     return energy, state_gradient, param_gradient, shapes
 
 
@@ -129,6 +161,30 @@ def test_ep_on_a_python_energy_against_finite_differences_of_the_cost(pair):
     fd = finite_difference(j, theta, h=1e-5)
     py.params = theta
     assert np.linalg.norm(grad - fd) / np.linalg.norm(fd) < 1e-4
+
+
+def test_exact_gradient_and_bptt_of_a_python_energy(pair):
+    net, _, x, target = pair
+    energy, state_gradient, param_gradient, blocks = hopfield_in_numpy(SIZES, net.params)
+    hessian_vector, mixed_vector = energy.second_order
+    py = ebm.PythonEnergy(8, 4, energy, state_gradient, param_gradient, params=net.params.copy(), layers=SIZES[1:],
+                          blocks=blocks, hessian_vector=hessian_vector, mixed_vector=mixed_vector)
+    rng = np.random.default_rng(6)
+    s, v = rng.standard_normal((8, 6)), rng.standard_normal((8, 6))
+    np.testing.assert_allclose(py.hessian_vector(s, x, v), net.hessian_vector(s, x, v), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(py.mixed_vector(s, x, v), net.mixed_vector(s, x, v), rtol=1e-10, atol=1e-12)
+    tight = {"method": "rk4", "dt": 0.2, "grad_tol": 1e-12, "max_steps": 100000}
+    config = {"estimator": {"kind": "recurrent_backprop"}, "relax": {"free": tight, "nudged": tight}}
+    g_py, _, _ = py.estimate(x, target, config)
+    g_cpp, _, _ = net.estimate(x, target, config)
+    np.testing.assert_allclose(g_py, g_cpp, rtol=1e-8, atol=1e-12)
+    config["estimator"] = {"kind": "bptt", "steps": 400, "dt": 0.2}
+    g_bptt, _, _ = py.estimate(x, target, config)
+    assert np.linalg.norm(g_bptt - g_cpp) / np.linalg.norm(g_cpp) < 1e-6
+    without = ebm.PythonEnergy(8, 4, energy, state_gradient, param_gradient, params=net.params.copy(),
+                               layers=SIZES[1:])
+    with pytest.raises(ebm.InvalidOptions, match="no (hessian|mixed)_vector was given"):
+        without.estimate(x, target, config)
 
 
 def test_a_python_error_propagates(pair):
