@@ -175,6 +175,27 @@ py::object load_model(const std::string& path, const std::string& scalar) {
                   std::string(LayeredHopfieldKind::name) + ", " + std::string(XieSeungKind::name) + ")");
 }
 
+/// Writes a LayeredHopfield as the tool's checkpoint (kind, options, blocks, parameters), which
+/// `ebm relax`, `ebm gradcheck`, `ebm inspect` and ebm.load_model read.
+template <class T>
+void save_checkpoint(const LayeredHopfield<T>& net, const std::string& path, long epoch) {
+  LayeredHopfieldOptions o;
+  o.sizes = net.sizes();
+  o.activation = net.activation();
+  toml::table t;
+  cli::write_fields(o, t);
+  t.insert_or_assign("kind", std::string(LayeredHopfieldKind::name));
+  std::ostringstream text;
+  text << t << '\n';
+  Checkpoint<T> c;
+  c.model_kind = std::string(LayeredHopfieldKind::name);
+  c.model_options = text.str();
+  c.blocks = net.param_blocks();
+  c.params = net.params();
+  c.epoch = epoch;
+  write_checkpoint(path, c);
+}
+
 template <class T>
 py::tuple load_split(const std::string& dir, const std::string& split, long size) {
   LabelledImages<T> d;
@@ -248,6 +269,10 @@ void bind_tool(py::module_& m) {
   m.def("load_model", &load_model, py::arg("path"), py::arg("scalar") = "",
         "the model a checkpoint holds (LayeredHopfield, LayeredHopfieldFloat or XieSeung) with its parameters; "
         "scalar: 'float' or 'double' (default: the checkpoint's)");
+  m.def("save_checkpoint", &save_checkpoint<double>, py::arg("model"), py::arg("path"), py::arg("epoch") = 0,
+        "writes a LayeredHopfield as the tool's checkpoint (atomically), for `ebm relax --checkpoint`, "
+        "`ebm gradcheck --checkpoint`, `ebm inspect` and ebm.load_model");
+  m.def("save_checkpoint", &save_checkpoint<float>, py::arg("model"), py::arg("path"), py::arg("epoch") = 0);
   m.def("load_fashion_mnist", &load_dataset, py::arg("dir") = kDebianFashionMnistDir.string(),
         py::arg("split") = "train", py::arg("scalar") = "float", py::arg("size") = 0,
         "(images, labels): images pixels x examples in [0, 1] (float32 or float64), labels ints; split 'train' or "

@@ -50,6 +50,24 @@ def test_relaxing_a_checkpoint_is_identical_to_ebm_relax(run_config, tmp_path, e
     np.testing.assert_allclose(trace["grad_norm"], [float(r[5]) for r in cpp_free], rtol=1e-8)
 
 
+def test_a_model_saved_from_python_is_read_by_the_tool(tmp_path, ebm_cli, small_data):
+    net = ebm.LayeredHopfieldFloat(sizes=[784, 8, 10], activation="logistic", init_seed=9)
+    net.blocks()["b2"][:] = 0.125
+    path = str(tmp_path / "saved.bin")
+    ebm.save_checkpoint(net, path, epoch=4)
+    back = ebm.load_model(path)
+    assert isinstance(back, ebm.LayeredHopfieldFloat) and back.activation == "logistic"
+    assert np.array_equal(back.params, net.params)
+    done = cli(ebm_cli, "inspect", path)
+    assert done.returncode == 0 and "epoch 4" in done.stdout and "model_kind layered_hopfield" in done.stdout
+    d = str(small_data)
+    done = cli(ebm_cli, "relax", "--checkpoint", path, "--examples", "2", "--out", str(tmp_path / "r"),
+               "--set", "data.test_images='%s/images'" % d, "--set", "data.test_labels='%s/labels'" % d,
+               "--set", "data.train_images='%s/images'" % d, "--set", "data.train_labels='%s/labels'" % d)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "r" / "trace.csv").exists()
+
+
 def test_callbacks_stop_early_and_resume_continues(run_config, tmp_path):
     run_config["data"]["epochs"] = 3
     calls = {"begin": [], "batches": 0}
