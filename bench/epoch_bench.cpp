@@ -7,6 +7,7 @@
 //                784×25, a chunk's input drive). FLOPs are those the algorithm needs per example:
 //                W₁x (2·784·512), 40 steps of W₂ρ(s₁) and W₂ᵀρ(s₂) (40·4·512·10), and the
 //                update's ΔW₁ = Δρ(s₁)xᵀ and ΔW₂ (2·784·512 + 2·2·512·10); not the elementwise work.
+//   vs_large_gemm the same FLOPs over N × one thread's FLOP/s on a 1024 × 1024 product (the peak).
 // `ep_epoch_per_chunk` runs the reference path (parallel.tiled_update = false: one full-size
 // estimate per chunk, summed), for comparison.
 #include <benchmark/benchmark.h>
@@ -84,12 +85,33 @@ double gemm_rate() {
   return rate;
 }
 
+/// FLOP/s of one thread's Eigen product of two large square matrices (1024 × 1024, float): the
+/// ceiling the "fraction of the large-GEMM peak" is measured against.
+double large_gemm_rate() {
+  static const double rate = [] {
+    const ebm::Index n = 1024;
+    const ebm::Matrix<float> a = ebm::Matrix<float>::Random(n, n), b = ebm::Matrix<float>::Random(n, n);
+    ebm::Matrix<float> c(n, n);
+    Eigen::setNbThreads(1);
+    double best = 1e300;
+    for (int trial = 0; trial < 5; ++trial) {
+      const auto start = Clock::now();
+      c.noalias() = a * b;
+      benchmark::DoNotOptimize(c.data());
+      best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
+    }
+    return 2.0 * double(n) * double(n) * double(n) / best;
+  }();
+  return rate;
+}
+
 constexpr double kFlopsPerExample = 2.0 * 784 * 512 + 40 * 4.0 * 512 * 10 + 2.0 * 784 * 512 + 4.0 * 512 * 10;
 
 void run_epochs(benchmark::State& state, bool tiled) {
   const int threads = int(state.range(0));
   const ebm::Index examples = state.range(1);
   const double gemm = gemm_rate();
+  const double large_gemm = large_gemm_rate();
   const double one_thread = threads == 1 ? 0 : epoch_seconds(1, examples, tiled);
   double seconds = 0;
   long epochs = 0;
@@ -104,6 +126,7 @@ void run_epochs(benchmark::State& state, bool tiled) {
   state.counters["s/epoch"] = per_epoch;
   state.counters["s/60k_epoch"] = per_epoch * 60000.0 / double(examples);
   state.counters["vs_gemm"] = kFlopsPerExample * double(examples) / per_epoch / (gemm * threads);
+  state.counters["vs_large_gemm"] = kFlopsPerExample * double(examples) / per_epoch / (large_gemm * threads);
   if (threads != 1) state.counters["vs_1_thread"] = one_thread / per_epoch;
 }
 

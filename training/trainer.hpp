@@ -241,6 +241,7 @@ class Trainer {
     m.free_grad_norm = free_norm_ / chunks;
     m.nudged_grad_norm = nudged_norm_ / chunks;
     const std::string after = "evaluation after epoch " + std::to_string(epoch_ + 1);
+    AveragedWeights averaged(*this);  // evaluates the moving average when there is one
     m.eval_train_accuracy = guarded_evaluate(after + " (training subset)", train, options_.eval_train_size).accuracy;
     if (validation && validation->size() > 0)
       m.validation_accuracy = guarded_evaluate(after + " (validation set)", *validation).accuracy;
@@ -249,6 +250,7 @@ class Trainer {
       m.test_accuracy = ev.accuracy;
       m.test_loss = ev.loss;
     }
+    averaged.restore();
     m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     // Nothing non-finite reaches the disk: the previous checkpoint stays the last good one.
     require<TrainingFault>(std::isfinite(m.loss) && (!test || test->size() == 0 || std::isfinite(m.test_loss)),
@@ -292,9 +294,16 @@ class Trainer {
     c.model_kind = options_.model_kind;
     c.model_options = options_.model_options;
     c.blocks = model_.param_blocks();
-    c.params = model_.params();
     ByteWriter w;
     optimizer_.save(w);
+    if (has_average()) {
+      // The checkpoint's parameters are the evaluated ones (what `ebm relax` and `inspect` load);
+      // the optimizer's iterate, which training continues from, follows the optimizer's state.
+      c.params = optimizer_.average();
+      w.put_vector(model_.params());
+    } else {
+      c.params = model_.params();
+    }
     c.optimizer_state = w.bytes();
     c.epoch = epoch_;
     c.step = step_;
@@ -317,13 +326,45 @@ class Trainer {
                        " but this run's data.seed is ", options_.seed, "; resuming with another seed is not exact");
     ByteReader state(c.optimizer_state, path.string());
     optimizer_.load(state);
-    model_.params() = c.params;
+    if (optimizer_.averaging() && optimizer_.steps() > 0) {
+      model_.params() = state.template get_vector<T>("optimizer.training_iterate", c.params.size());
+      optimizer_.average() = c.params;
+    } else {
+      model_.params() = c.params;
+    }
     epoch_ = c.epoch;
     step_ = c.step;
     for (TrainingCallback* cb : callbacks()) cb->on_resume(epoch_);
   }
 
  private:
+  bool has_average() const { return optimizer_.averaging() && optimizer_.steps() > 0; }
+
+  /// While alive, the model holds the optimizer's moving average of the weights (when it keeps
+  /// one) instead of the training iterate; restore() (or the destructor, on an exception) puts the
+  /// iterate back. Copies into the model's own buffer, which keeps its address (a model may hold
+  /// views of it).
+  class AveragedWeights {
+   public:
+    explicit AveragedWeights(Trainer& t) : t_(t), active_(t.has_average()) {
+      if (!active_) return;
+      iterate_ = t_.model_.params();
+      t_.model_.params() = t_.optimizer_.average();
+    }
+    ~AveragedWeights() { restore(); }
+    AveragedWeights(const AveragedWeights&) = delete;
+    AveragedWeights& operator=(const AveragedWeights&) = delete;
+    void restore() {
+      if (active_) t_.model_.params() = iterate_;
+      active_ = false;
+    }
+
+   private:
+    Trainer& t_;
+    bool active_;
+    Vector<T> iterate_;
+  };
+
   /// Σ over the chunks of the estimator's full-size estimate, then one optimizer step.
   EstimateSummary train_batch_per_chunk() {
     const Index batch = x_.cols();

@@ -41,13 +41,13 @@ TEST(DefaultConfig, MainJobLearnsAFashionMnistSubsetOnEverySeed) {
          "output.dir=\"" + out.string() + "\""});
     fs::remove_all(out);
     ASSERT_EQ(ebm::cli::Registry::instance().model(c.model.kind).train(c, {}), 0);
-    // Stated target: > 75% on each seed. Measured (Release, the config of this commit): 79.60%,
-    // 79.90%, 79.90% on seeds 1, 2, 3 (79.65%, 79.85%, 79.65% with relax.free.grad_tol = 0).
-    // The same run with init = "glorot", gains 1 (the former default) gives 43.9%, 35.3%, 54.2%,
-    // and the former main config (SGD 0.1/0.05, β = 0.5, Glorot) 35.1%, 34.5%, 27.0%: the
-    // threshold sits 4.6 points under the worst seed and far above what a configuration that
-    // does not learn in one epoch reaches.
-    EXPECT_GT(last_test_accuracy(out / "metrics.csv"), 0.75) << "seed " << seed;
+    // Stated target: > 76% on each seed. Measured (Release, the config of this commit, with
+    // Polyak averaging): 81.30%, 80.35%, 79.50% on seeds 1, 2, 3 (79.60%, 79.90%, 79.90% with the
+    // last weights instead of the average). The same run with init = "glorot", gains 1 (the
+    // former default) gives 43.9%, 35.3%, 54.2%, and the former main config (SGD 0.1/0.05,
+    // β = 0.5, Glorot) 35.1%, 34.5%, 27.0%: the threshold sits 3.5 points under the worst seed
+    // and far above what a configuration that does not learn in one epoch reaches.
+    EXPECT_GT(last_test_accuracy(out / "metrics.csv"), 0.76) << "seed " << seed;
   }
   fs::remove_all(out);
 }

@@ -91,6 +91,43 @@ TEST(Optimizer, StateRoundTripContinuesExactly) {
   EXPECT_THROW(sgd.load(again), ebm::DataError);
 }
 
+// Polyak averaging: ā starts at the first step's weights, then ā ← d_t·ā + (1 − d_t)·θ with
+// d_t = min(d, (1 + t)/(10 + t)), and the update applied in pieces (the trainer's tiles) keeps the
+// same average as one step().
+TEST(Optimizer, MovingAverageOfTheWeights) {
+  OptimizerOptions o;
+  o.learning_rate = 0.5;
+  o.average_decay = 0.75;
+  ebm::Optimizer<double> opt(o, {{"w", 0, 2, 1}}, 2), pieces(o, {{"w", 0, 2, 1}}, 2);
+  ASSERT_TRUE(opt.averaging());
+  V p = vec({1, -1}), q = p;
+  opt.step(p, vec({1, 2}));  // θ = (0.5, −2), ā = θ
+  EXPECT_EQ(opt.average(), vec({0.5, -2}));
+  opt.step(p, vec({1, 2}));  // θ = (0, −3), d_2 = min(0.75, 3/12): ā = 0.25·(0.5, −2) + 0.75·(0, −3)
+  EXPECT_LT((opt.average() - vec({0.125, -2.75})).cwiseAbs().maxCoeff(), 1e-15);
+  EXPECT_EQ(p, vec({0, -3}));  // the iterate itself is the plain SGD one
+  // Past the warm-up (t ≥ 27) the decay is d itself: follow 40 steps by hand.
+  V a = opt.average();
+  for (long t = 3; t <= 40; ++t) {
+    opt.step(p, vec({1, 2}));
+    const double d = std::min(0.75, (1.0 + double(t)) / (10.0 + double(t)));
+    a = d * a + (1 - d) * p;
+  }
+  EXPECT_LT((opt.average() - a).cwiseAbs().maxCoeff(), 1e-12);
+  EXPECT_DOUBLE_EQ(opt.average_decay_now(), 0.75);
+  for (int s = 0; s < 40; ++s) {
+    const V g = vec({1, 2});
+    pieces.begin_step();
+    pieces.update(q.data(), g.data() + 1, 1, 1);
+    pieces.update(q.data(), g.data(), 0, 1);
+  }
+  EXPECT_EQ(pieces.average(), opt.average());
+  o.average_decay = 1.0;  // a decay of 1 would never move: refused, naming the field
+  std::string why;
+  EXPECT_FALSE(o.is_valid(&why));
+  EXPECT_NE(why.find("optimizer.average_decay"), std::string::npos) << why;
+}
+
 TEST(Optimizer, ValidationNamesTheField) {
   auto why = [](OptimizerOptions o) {
     std::string w;

@@ -362,6 +362,27 @@ TEST_F(TrainerResume, ResumedRunMatchesUninterruptedRun) {
   }
 }
 
+// With Polyak averaging the checkpoint holds the averaged weights (what is evaluated) and the
+// optimizer's iterate: a resumed run continues both exactly, and the evaluation differs from the
+// iterate's.
+TEST_F(TrainerResume, AveragedWeightsAreCheckpointedAndResumedExactly) {
+  const auto train = ebm::head(fashion(), 100);
+  ebm::test::RunSettings c = ep_config();
+  c.optimizer.method = ebm::OptimizerMethod::adam;
+  c.optimizer.learning_rate = 0.005;
+  c.optimizer.learning_rates.clear();
+  c.optimizer.average_decay = 0.5;
+  const fs::path straight_dir = dir_ / "straight", resumed_dir = dir_ / "resumed";
+  const ebm::Vector<float> straight = train_ep(c, train, 2, straight_dir);
+  train_ep(c, train, 1, resumed_dir);
+  const ebm::Vector<float> resumed = train_ep(c, train, 2, resumed_dir, resumed_dir / "checkpoint.bin");
+  EXPECT_EQ(std::memcmp(straight.data(), resumed.data(), std::size_t(straight.size()) * sizeof(float)), 0);
+  const auto a = ebm::read_checkpoint<float>(straight_dir / "checkpoint.bin");
+  const auto b = ebm::read_checkpoint<float>(resumed_dir / "checkpoint.bin");
+  EXPECT_EQ(a.params, b.params);
+  EXPECT_GT((a.params - straight).cwiseAbs().maxCoeff(), 1e-5f);  // the average, not the iterate
+}
+
 }  // namespace
 
 namespace {
