@@ -151,6 +151,7 @@ int train_command(const RunConfig& c, const CommandArgs& args) {
     early = std::make_shared<EarlyStopping>(c.early_stopping.patience, c.early_stopping.min_delta);
     trainer.add_callback(early);
   }
+  for (const auto& callback : args.callbacks) trainer.add_callback(callback);
   std::cout << "training " << Kind::name << " by " << Rule::name << " on " << data.train.size() << " examples ("
             << data.validation.size() << " validation, " << data.test.size() << " test, " << data.classes
             << " classes), results in " << c.output.dir << '\n';
@@ -166,6 +167,7 @@ int train_command(const RunConfig& c, const CommandArgs& args) {
   } catch (const TrainingFault& e) {
     if (tty) std::cout << '\n';
     std::cout << std::flush;
+    if (args.rethrow_faults) throw;
     std::cerr << "error: training stopped: " << e.what() << '\n';
     if (o.checkpoint && fs::exists(trainer.checkpoint_path()))
       std::cerr << "the last good checkpoint is " << trainer.checkpoint_path().string() << " (epoch "

@@ -19,6 +19,10 @@
 
 #include "core/error.hpp"
 
+namespace ebm {
+class TrainingCallback;
+}
+
 namespace ebm::cli {
 
 struct RunConfig;
@@ -32,6 +36,11 @@ struct CommandArgs {
   std::vector<std::string> expectations;  ///< gradcheck: `name=order:tolerance` overrides of the expected orders
   std::string out = "run";         ///< output directory
   std::string resume;              ///< train: checkpoint to continue from
+  /// train: callbacks added after the tool's own (the Python module's per-epoch functions).
+  std::vector<std::shared_ptr<TrainingCallback>> callbacks;
+  /// train: a TrainingFault propagates to the caller (with its fields) instead of being reported
+  /// on stderr as exit status 2; for callers that are not a command line (the Python module).
+  bool rethrow_faults = false;
 };
 
 /// A learning rule as the config sees it.

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake
   libeigen3-dev libboost-dev libtbb-dev libgtest-dev libbenchmark-dev zlib1g-dev libcli11-dev libtomlplusplus-dev python3-matplotlib
+  pybind11-dev python3-dev python3-numpy python3-pytest
   dataset-fashion-mnist
 )
 if [ "${1:-}" = "--checks" ]; then
