@@ -153,8 +153,10 @@ class PredictiveCodingRule {
   }
   const PCOptions& options() const { return options_; }
 
+  /// See learning/estimator.hpp; `inference_state`, when given, receives the relaxed variant's
+  /// clamped or nudged state (the feed-forward state for fixed prediction).
   EstimateSummary estimate(const PredictiveCoding<T>& net, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s,
-                           VectorRef<T> grad, Index first_example = 0) const {
+                           VectorRef<T> grad, Index first_example = 0, Matrix<T>* inference_state = nullptr) const {
     detail::check_batch(net, x, target, s, grad.size());
     FreeSystem free(net, x);
     EstimateSummary summary = detail::run_free_phase(free, target, s, options_.free, cost_, first_example);
@@ -172,6 +174,7 @@ class PredictiveCodingRule {
       // From step L − 1 on the errors no longer change: a fixed point of the frozen dynamics.
       r.termination = steps >= L - 1 ? Termination::converged : Termination::step_budget;
       r.examples = long(s.cols());
+      if (inference_state) *inference_state = s;
       return summary;
     }
     Matrix<T> s_phase = s;
@@ -187,6 +190,7 @@ class PredictiveCodingRule {
       net.param_gradient(s_phase, x, grad);
       grad /= T(options_.beta);
     }
+    if (inference_state) *inference_state = std::move(s_phase);
     return summary;
   }
 
