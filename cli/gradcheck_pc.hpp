@@ -129,7 +129,8 @@ int gradcheck_predictive_coding(const RunConfig& c, const CommandArgs& args, int
     const EstimateSummary summary = rule.estimate(net, x, target, s, grad, 0, &s_end);
     // What the relaxation's residual r can cause: δx ≈ H⁻¹r with ‖H⁻¹‖ ≲ Σ_hidden, moving the
     // estimate by Σ_L·Mᵀδx (estimated, not a bound).
-    const ClampedSystem<PredictiveCoding<double>> sys(net, x);
+    const FreeSystem<PredictiveCoding<double>> free(net, x);
+    const OutputClamped<PredictiveCoding<double>> sys(free);
     Matrix<double> r(s_end.rows(), s_end.cols());
     sys.gradient(s_end, r);
     EstimateDiagnostics<double> diag;

@@ -10,13 +10,13 @@
 #include <string_view>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "core/concepts.hpp"
 #include "core/cost.hpp"
 #include "core/error.hpp"
 #include "core/system.hpp"
 #include "learning/common.hpp"
-#include "learning/contrastive_hebbian.hpp"  // ClampedSystem
 #include "learning/estimator.hpp"
 #include "models/predictive_coding.hpp"
 #include "solvers/relax.hpp"
@@ -133,6 +133,29 @@ Matrix<T> fixed_prediction_errors(const PredictiveCoding<T>& net, ConstRef<T> s_
   return e;
 }
 
+/// The clamped phase of a free system: the output rows do not move (their ∂F/∂s is set to 0),
+/// everything else relaxes on F. Like ClampedSystem (learning/contrastive_hebbian.hpp), but built
+/// on an existing FreeSystem, whose cached input drive it reuses. Holds a reference to it.
+template <EnergyModel M>
+class OutputClamped {
+ public:
+  using Scalar = typename M::Scalar;
+  explicit OutputClamped(const FreeSystem<M>& free) : free_(free), out_(free.model().output_block()) {}
+  Index state_size() const { return free_.state_size(); }
+  std::vector<Block> layer_blocks() const { return free_.layer_blocks(); }
+  RowVector<Scalar> energy(ConstRef<Scalar> s) const { return free_.energy(s); }
+  void gradient(ConstRef<Scalar> s, MutRef<Scalar> g) const {
+    free_.gradient(s, g);
+    g.middleRows(out_.offset, out_.size).setZero();
+  }
+  bool projects() const { return free_.projects(); }
+  void project(MutRef<Scalar> s) const { free_.project(s); }
+
+ private:
+  const FreeSystem<M>& free_;
+  Block out_;
+};
+
 /// The predictive-coding learning rule as an estimator of dJ/dθ (learning/estimator.hpp) for a
 /// PredictiveCoding network. The free phase is the feed-forward pass (all ε = 0); then
 /// - relaxed, clamped output (Whittington & Bogacz 2017): x_L = d, the hidden layers relax on F, and
@@ -177,19 +200,21 @@ class PredictiveCodingRule {
       if (inference_state) *inference_state = s;
       return summary;
     }
+    // Both phases reuse the free system's μ₁ = W₁x + b₁ (the largest product), as does the update.
     Matrix<T> s_phase = s;
     if (options_.output == PCOutput::clamped) {
       s_phase.middleRows(out.offset, out.size) = target;
-      ClampedSystem<PredictiveCoding<T>> clamped(net, x);
+      const OutputClamped<PredictiveCoding<T>> clamped(free);
       summary.nudged_phase = relax(clamped, s_phase, options_.inference, first_example);
-      net.param_gradient(s_phase, x, grad);
-      grad *= net.variance(L);
     } else {
-      NudgedSystem<PredictiveCoding<T>, C> nudged(free, target, T(options_.beta), cost_);
+      const NudgedSystem<PredictiveCoding<T>, C> nudged(free, target, T(options_.beta), cost_);
       summary.nudged_phase = relax(nudged, s_phase, options_.inference, first_example);
-      net.param_gradient(s_phase, x, grad);
-      grad /= T(options_.beta);
     }
+    Matrix<T> e, a;
+    net.errors_driven(s_phase, free.input_cache().drive, e, a);
+    net.param_gradient_from_errors(s_phase, x, e, grad);  // ∂F/∂θ at the relaxed state
+    if (options_.output == PCOutput::clamped) grad *= net.variance(L);
+    else grad /= T(options_.beta);
     if (inference_state) *inference_state = std::move(s_phase);
     return summary;
   }
