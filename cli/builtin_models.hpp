@@ -6,10 +6,11 @@
 #include <tuple>
 
 #include "models/layered_hopfield.hpp"
+#include "models/predictive_coding.hpp"
 #include "models/xie_seung.hpp"
 
 namespace ebm::cli {
 
-using BuiltinModels = std::tuple<LayeredHopfieldKind, XieSeungKind>;
+using BuiltinModels = std::tuple<LayeredHopfieldKind, XieSeungKind, PredictiveCodingKind>;
 
 }  // namespace ebm::cli

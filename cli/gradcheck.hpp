@@ -117,6 +117,13 @@ inline std::string checkpoint_activation_note(const std::string& checkpoint, con
          "the training followed";
 }
 
+}  // namespace ebm::cli
+
+// The predictive-coding checks, which use the helpers above.
+#include "cli/gradcheck_pc.hpp"
+
+namespace ebm::cli {
+
 /// `ebm gradcheck`: see the file comment.
 template <class Kind>
 int gradcheck_command(const RunConfig& c, const CommandArgs& args) {
@@ -124,7 +131,9 @@ int gradcheck_command(const RunConfig& c, const CommandArgs& args) {
   const auto started = Clock::now();
   const auto net = load_or_fresh<Kind, double>(c, args.checkpoint);
   using Model = std::remove_cvref_t<decltype(net)>;
-  if constexpr (!(EnergyModel<Model> && HasSecondOrder<Model>)) {
+  if constexpr (is_predictive_coding<Model>) {
+    return gradcheck_predictive_coding<Kind>(c, args, kGradcheckFailed);
+  } else if constexpr (!(EnergyModel<Model> && HasSecondOrder<Model>)) {
     throw InvalidOptions("gradcheck compares with the exact gradient, which needs an energy with second-order "
                          "products; model.kind = " + std::string(Kind::name) + " has none");
   } else {

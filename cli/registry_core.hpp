@@ -32,6 +32,7 @@ struct CommandArgs {
   std::string checkpoint;          ///< a trained network, or empty for a fresh one
   long examples = 8;               ///< test examples to relax or check
   std::vector<double> betas;       ///< gradcheck: β sweep (empty: one adapted to the network)
+  std::vector<double> ratios;      ///< gradcheck, predictive_coding: Σ_L/Σ_hidden sweep (empty: 1, 4, …, 1024)
   bool relax_from_config = false;  ///< gradcheck: relax with the config's relax.* as they are, not tolerances derived from β
   std::vector<std::string> expectations;  ///< gradcheck: `name=order:tolerance` overrides of the expected orders
   std::string out = "run";         ///< output directory

@@ -26,6 +26,7 @@ model_settings() {
     layered_hopfield) echo "--set model.sizes=[784,16,10]" ;;
     xie_seung) echo "--set model.sizes=[784,16,10] --set model.gamma=0.5 --set relax.free.max_steps=40
                      --set relax.nudged.max_steps=40" ;;
+    predictive_coding) echo "--set model.sizes=[784,16,10]" ;;
     linear_readout) echo "--set model.hidden=16 --set relax.free.method=euler --set relax.free.dt=0.3
                           --set relax.nudged.method=euler --set relax.nudged.dt=0.3" ;;
     *) echo "" ;;
@@ -38,7 +39,8 @@ models=$(awk '/^models/ {m = 1; next} /^learning rules/ {m = 0} m && /^  [a-z_]+
 grep -q "linear_readout" <<< "$models" || fail "the example's model is not registered: $models"
 runs=0
 for model in $models; do
-  rules=$(awk -v m="$model" '$1 == m":" {getline; sub(/^ *rules:/, ""); print}' "$dir/kinds.txt")
+  # In the models section only: a rule may share a model's name (predictive_coding).
+  rules=$(awk -v m="$model" '/^models/ {s = 1; next} /^learning rules/ {s = 0} s && $1 == m":" {getline; sub(/^ *rules:/, ""); print}' "$dir/kinds.txt")
   [ -n "$rules" ] || fail "no rules for $model"
   for rule in $rules; do
     out="$dir/$model-$rule"
@@ -76,4 +78,8 @@ expect1 "has 3 output units but the labels have 10 classes" --set "model.sizes=[
 expect1 "estimator.kind = \"ep\" does not apply to model.kind = \"xie_seung\"" --model xie_seung
 expect1 "estimator.kind = \"bptt\" does not apply to model.kind = \"linear_readout\"" --model linear_readout --estimator bptt
 expect1 "estimator.kind = \"backprop\" is not a registered learning rule" --estimator backprop
+expect1 "estimator.kind = \"predictive_coding\" does not apply to model.kind = \"layered_hopfield\"" \
+  --estimator predictive_coding
+expect1 "estimator.output = \"clamped\" sets the output to the target" --model predictive_coding \
+  --estimator predictive_coding --set estimator.cost=\"cross_entropy\"
 echo "registry matrix: $runs model/rule pairs trained; unsupported combinations refused"

@@ -72,6 +72,10 @@ int run(int argc, char** argv, const std::string& source_dir) {
   grad->add_option("--beta", args.betas,
                    "values of beta to sweep (repeatable; default: from a beta whose one-sided bias is about 5%, "
                    "halving down to where the residual's error floor starts)");
+  grad->add_option("--ratio", args.ratios,
+                   "predictive_coding: variance ratios Sigma_L/Sigma_hidden to sweep (repeatable; default 1, 4, 16, "
+                   "64, 256, 1024)")
+      ->check(CLI::PositiveNumber);
   grad->add_flag("--relax-from-config", args.relax_from_config,
                  "relax with the config's relax.free / relax.nudged as they are instead of tolerances derived from "
                  "beta (rows that miss the residual the check needs fail)");

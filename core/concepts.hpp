@@ -116,6 +116,16 @@ concept HasTiledHebbian = HasScalar<M> && requires(const M& m, const Matrix<type
   m.param_gradient_difference_tile(r, s, Index(0), out);
 };
 
+/// Optional: a model whose free fixed point (the minimum of E with only the input clamped) is known
+/// in closed form, e.g. a predictive-coding network's, which is its feed-forward pass.
+/// `free_fixed_point(x, s)` resizes s to state_size × batch and fills it; free phases then take it
+/// instead of relaxing (relax_free_phase, solvers/phase.hpp).
+template <class M>
+concept HasFreeFixedPoint = HasScalar<M> && requires(const M& m, const Matrix<typename M::Scalar>& x,
+                                                     Matrix<typename M::Scalar>& s) {
+  m.free_fixed_point(x, s);
+};
+
 /// Optional: a model may restrict its states to a box (see Activation::clip_range).
 /// `projects()` says whether it does for this instance (a LayeredHopfield does with the hard
 /// sigmoid only); euler and fixed_point then project after each step.

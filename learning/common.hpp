@@ -10,6 +10,7 @@
 #include "core/cost.hpp"
 #include "core/error.hpp"
 #include "core/system.hpp"
+#include "solvers/phase.hpp"
 #include "solvers/relax.hpp"
 #include "learning/estimator.hpp"
 
@@ -89,7 +90,8 @@ EstimateSummary run_free_phase(const FreeSystem<M>& free, ConstRef<typename M::S
                                Matrix<typename M::Scalar>& s, const RelaxOptions& options, const C& cost,
                                Index first_example) {
   EstimateSummary summary;
-  summary.free_phase = relax(free, s, options, first_example);
+  if constexpr (HasFreeFixedPoint<M>) summary.free_phase = relax_free_phase(free, s, options, first_example, 0);
+  else summary.free_phase = relax(free, s, options, first_example);
   score_free_phase(free.model(), s, target, cost, summary);
   return summary;
 }

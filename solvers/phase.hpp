@@ -5,8 +5,10 @@
 /// `dt`, `max_steps` steps). The summary is a RelaxSummary either way, so that estimators,
 /// trainers and the tool report both alike.
 
+#include <chrono>
 #include <cstdint>
 
+#include "core/system.hpp"
 #include "solvers/langevin.hpp"
 #include "solvers/relax.hpp"
 
@@ -42,6 +44,32 @@ RelaxSummary run_phase(const Sys& sys, Matrix<typename Sys::Scalar>& s, const Re
   r.wall_seconds = l.wall_seconds;
   r.examples = l.examples;
   return r;
+}
+
+/// The free phase of `free` on `s`: run_phase(), except for a model whose free fixed point is known in
+/// closed form (HasFreeFixedPoint) under a deterministic method, where `s` is set to it and the
+/// summary reports a converged relaxation of 0 steps with its residual (one gradient evaluation).
+template <EnergyModel M, class... Obs>
+RelaxSummary relax_free_phase(const FreeSystem<M>& free, Matrix<typename M::Scalar>& s, const RelaxOptions& options,
+                              Index first_example, std::uint64_t seed, Obs&... observers) {
+  if constexpr (HasFreeFixedPoint<M> && sizeof...(Obs) == 0) {
+    if (!is_langevin(options.method)) {
+      const auto start = std::chrono::steady_clock::now();
+      free.model().free_fixed_point(free.input(), s);
+      Matrix<typename M::Scalar> g(s.rows(), s.cols());
+      free.gradient(s, g);
+      RelaxSummary r;
+      r.method = options.method;
+      r.termination = Termination::converged;
+      r.gradient_evaluations = 1;
+      r.final_grad_norm = s.cols() > 0 ? double(g.colwise().norm().maxCoeff()) : 0.0;
+      r.final_energy = s.cols() > 0 ? double(free.energy(s).mean()) : 0.0;
+      r.examples = long(s.cols());
+      r.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      return r;
+    }
+  }
+  return run_phase(free, s, options, first_example, seed, observers...);
 }
 
 }  // namespace ebm

@@ -171,7 +171,7 @@ class Trainer {
       Matrix<T> s = Matrix<T>::Zero(model_.state_size(), count);
       if constexpr (EnergyModel<M>) {
         FreeSystem<M> free(model_, x);
-        p.relax = run_phase(free, s, options_.eval_relax, first, options_.seed);
+        p.relax = relax_free_phase(free, s, options_.eval_relax, first, options_.seed);
       } else {
         p.relax = model_.relax_free(x, s, options_.eval_relax);  // a dynamics without an energy
       }

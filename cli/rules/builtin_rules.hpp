@@ -8,11 +8,13 @@
 #include "cli/rules/chl.hpp"
 #include "cli/rules/early_inference.hpp"
 #include "cli/rules/ep.hpp"
+#include "cli/rules/predictive_coding.hpp"
 #include "cli/rules/recurrent_backprop.hpp"
 #include "cli/rules/stochastic_ep.hpp"
 
 namespace ebm::cli {
 
-using BuiltinRules = std::tuple<EPRule, CHLRule, EarlyInferenceRule, StochasticEPRule, RecurrentBackpropRule, BpttRule>;
+using BuiltinRules = std::tuple<EPRule, CHLRule, EarlyInferenceRule, StochasticEPRule, RecurrentBackpropRule, BpttRule,
+                                PCRule>;
 
 }  // namespace ebm::cli
