@@ -41,6 +41,9 @@ struct LangevinPhaseOptions {
   long thinning = 1;  ///< steps between two samples
   /// Common random numbers: chain b replays chain a's noise (O(β) difference, low variance).
   bool shared_noise = true;
+  /// Antithetic chains: chain 2i+1 of an example runs chain 2i's noise negated, so the odd powers
+  /// of the noise cancel in the chain mean (needs an even number of chains).
+  bool antithetic = false;
   /// The rule's noise family; with the example index it seeds every chain.
   std::uint64_t seed = 0;
 
@@ -59,10 +62,17 @@ struct LangevinPhaseOptions {
         field("thinning", &O::thinning, "Langevin phases: steps between two samples", positive),
         field("shared_noise", &O::shared_noise,
               "Langevin phases: the two chains of a pair share their noise (common random numbers)"),
+        field("antithetic", &O::antithetic,
+              "Langevin phases: chain 2i+1 runs chain 2i's noise negated (needs an even number of chains)"),
     };
   }
   bool is_valid(std::string* why = nullptr, std::string_view prefix = "langevin.") const {
-    return check_fields(*this, prefix, why);
+    if (!check_fields(*this, prefix, why)) return false;
+    if (antithetic && chains % 2 != 0) {
+      if (why) *why = std::string(prefix) + "antithetic needs an even number of chains, got chains = " + std::to_string(chains);
+      return false;
+    }
+    return true;
   }
 };
 
@@ -117,9 +127,10 @@ class SampleAverager {
 /// Runs a Langevin phase (RelaxOptions with method ula or mala) for `steps` steps.
 template <Relaxable Sys, class... Obs>
 RelaxSummary run_langevin(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxOptions& phase, long steps,
-                          Index first_stream, std::uint64_t seed, Obs&... observers) {
+                          Index first_stream, std::uint64_t seed, bool antithetic, Obs&... observers) {
   LangevinOptions lo = langevin_options_of(phase, seed);
   lo.steps = steps;
+  lo.antithetic = antithetic;
   const LangevinSummary l = langevin(sys, s, lo, first_stream, observers...);
   RelaxSummary r;
   r.method = phase.method;
@@ -176,7 +187,7 @@ LangevinChains<typename M::Scalar> langevin_free_phase(const M& model, ConstRef<
     c.s = detail::repeat_columns<T>(s0, lp.chains);
     FreeSystem sys(model, c.x);
     c.free_phase = detail::run_langevin(sys, c.s, free, free.max_steps, first_example * lp.chains,
-                                        detail::phase_seed(lp.seed, 0));
+                                        detail::phase_seed(lp.seed, 0), lp.antithetic);
   } else {
     Matrix<T> s = s0;
     FreeSystem sys(model, x);
@@ -210,8 +221,8 @@ SampledPair<typename M::Scalar> sample_pair(const M& model, ConstRef<typename M:
   const std::uint64_t seed_a = detail::phase_seed(lp.seed, 1);
   const std::uint64_t seed_b = lp.shared_noise ? seed_a : detail::phase_seed(lp.seed, 2);
   detail::SampleAverager<M> avg_a(model, xr, lp), avg_b(model, xr, lp);
-  out.phase_a = detail::run_langevin(a, start_a, phase, lp.pair_steps(), first_stream, seed_a, avg_a);
-  out.phase_b = detail::run_langevin(b, start_b, phase, lp.pair_steps(), first_stream, seed_b, avg_b);
+  out.phase_a = detail::run_langevin(a, start_a, phase, lp.pair_steps(), first_stream, seed_a, lp.antithetic, avg_a);
+  out.phase_b = detail::run_langevin(b, start_b, phase, lp.pair_steps(), first_stream, seed_b, lp.antithetic, avg_b);
   out.mean_a = avg_a.mean();
   out.mean_b = avg_b.mean();
   out.last_a = std::move(start_a);

@@ -51,6 +51,8 @@ struct LangevinOptions {
   /// Annealing: the temperature goes from `anneal_from` to `temperature` over the steps.
   Anneal anneal = Anneal::none;
   double anneal_from = 1.0;
+  /// Antithetic pairs: the column of odd example index 2i+1 uses example 2i's noise negated.
+  bool antithetic = false;
 
   bool is_valid(std::string* why = nullptr) const {
     std::ostringstream w;
@@ -123,22 +125,33 @@ struct LangevinSummary {
   }
 };
 
-/// One independent normal stream per example (column) of a batch.
+/// One independent normal stream per example (column) of a batch. With `antithetic`, the columns
+/// of odd global index 2i+1 replay stream 2i with the sign of the normals flipped (antithetic
+/// pairs: the odd powers of the noise cancel in a pair's mean; the uniforms are shared).
 class NoiseSource {
  public:
-  NoiseSource(std::uint64_t seed, Index first_example, Index batch) {
+  NoiseSource(std::uint64_t seed, Index first_example, Index batch, bool antithetic = false) {
     streams_.reserve(std::size_t(batch));
-    for (Index j = 0; j < batch; ++j) streams_.emplace_back(seed, std::uint64_t(first_example + j));
+    sign_.reserve(std::size_t(batch));
+    for (Index j = 0; j < batch; ++j) {
+      const std::uint64_t id = std::uint64_t(first_example + j);
+      const bool odd = antithetic && (id & 1u);
+      streams_.emplace_back(seed, odd ? id - 1 : id);
+      sign_.push_back(odd ? -1.0 : 1.0);
+    }
   }
   /// Fills column j of `xi` with standard normals from example j's stream.
   template <class M> void fill(M& xi) {
-    for (Index j = 0; j < xi.cols(); ++j)
-      for (Index i = 0; i < xi.rows(); ++i) xi(i, j) = typename M::Scalar(streams_[std::size_t(j)].normal());
+    for (Index j = 0; j < xi.cols(); ++j) {
+      const double sign = sign_[std::size_t(j)];
+      for (Index i = 0; i < xi.rows(); ++i) xi(i, j) = typename M::Scalar(sign * streams_[std::size_t(j)].normal());
+    }
   }
   double uniform(Index j) { return streams_[std::size_t(j)].uniform(); }
 
  private:
   std::vector<Rng> streams_;
+  std::vector<double> sign_;
 };
 
 /// Euler–Maruyama as an odeint stepper (odeint has no SDE solver):
@@ -203,7 +216,7 @@ LangevinSummary langevin(const Sys& sys, Matrix<typename Sys::Scalar>& s, const 
   summary.method = options.method;
   summary.examples = long(s.cols());
   detail::GradientFlow<Sys> flow{sys, &summary.gradient_evaluations};
-  NoiseSource noise(options.seed, first_example, s.cols());
+  NoiseSource noise(options.seed, first_example, s.cols(), options.antithetic);
   const T h = T(options.dt);
   double t = 0.0;
   long step = 0;
