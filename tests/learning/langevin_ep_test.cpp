@@ -92,6 +92,7 @@ TEST(LangevinEP, IndependentNoiseCostsAVariancePenaltyGrowingAsOneOverBetaSquare
     for (int r = 0; r < replicates; ++r) {
       EPOptions o = pr.options(beta, EPVariant::one_sided, shared, 100 + std::uint64_t(r));
       o.langevin.chains = 4;
+      o.free = test::tight_relax();  // the pair's own noise, from the free fixed point
       runs.push_back(pr.estimate(o));
     }
     *seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / replicates;
@@ -111,7 +112,9 @@ TEST(LangevinEP, IndependentNoiseCostsAVariancePenaltyGrowingAsOneOverBetaSquare
   test::report("stochastic EP variance x seconds per estimate, independent", independent * t_independent);
   test::report("stochastic EP independent-noise variance ratio, beta halved", independent_half / independent);
   test::report("stochastic EP shared-noise variance ratio, beta halved", shared_half / shared);
-  EXPECT_GT(independent, 10 * shared);
+  // From the free fixed point the pair's noise is all there is: measured ratio 1169. (After a
+  // Langevin free phase the spread of the free chains' end states adds to both: ratio 13.)
+  EXPECT_GT(independent, 100 * shared);
   EXPECT_GE(independent_half / independent, 2.5);
   EXPECT_LE(independent_half / independent, 6.4);
   EXPECT_LE(shared_half / shared, 1.6);
