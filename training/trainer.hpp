@@ -468,8 +468,9 @@ class Trainer {
   /// Counts (or, with on_unconverged = fail, refuses) relaxations that stopped on their budget
   /// before their tolerance.
   void check_convergence(const EstimateSummary& s, Index b, Index batches, long step_before, EpochMetrics& m) const {
+    // A Langevin phase samples for its steps: it has no tolerance to miss.
     auto missed = [](const RelaxSummary& r, double tol) {
-      return tol > 0 && r.examples > 0 &&
+      return tol > 0 && r.examples > 0 && !is_langevin(r.method) &&
              (r.termination == Termination::step_budget || r.termination == Termination::time_horizon);
     };
     const bool free = missed(s.free_phase, options_.eval_relax.grad_tol);
