@@ -26,7 +26,7 @@
 namespace ebm {
 
 enum class LangevinMethod {
-  ula,   ///< Euler–Maruyama: s ← s − h∂F/∂s + √(2Th) ξ; stationary law biased by O(h)
+  ula,   ///< Euler–Maruyama: s ← P(s − h∂F/∂s + √(2Th) ξ), P the model's box; stationary law biased by O(h)
   mala,  ///< ULA step as a proposal, Metropolis–Hastings accept/reject: exact invariant law
 };
 
@@ -265,9 +265,16 @@ LangevinSummary langevin(const Sys& sys, Matrix<typename Sys::Scalar>& s, const 
   bool stopped = observe();
   if (options.method == LangevinMethod::ula) {
     EulerMaruyama<State> stepper(noise, options.temperature, frozen);
+    // A model whose states live in a box (the hard sigmoid's [0, 1]) is projected after each step,
+    // as its deterministic relaxations are (projected Euler–Maruyama): unprojected, a unit above 1
+    // has ρ' = 0 and an Euler step of h = 1 sends it to 0, a two-cycle instead of a sample.
+    bool projects = false;
+    if constexpr (requires { sys.projects(); }) projects = sys.projects();
     for (; !stopped && step < options.steps;) {
       stepper.set_temperature(temperature_at(step));
       stepper.do_step(std::cref(flow), s, T(t), h);
+      if constexpr (requires { sys.project(s); })
+        if (projects) sys.project(s);
       t += double(h);
       ++step;
       check();
