@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "models/layered_hopfield.hpp"
 #include "models/ornstein_uhlenbeck.hpp"
 #include "models/quadratic.hpp"
 #include "solvers/langevin.hpp"
@@ -112,6 +113,30 @@ TEST(LangevinPhases, FrozenRowsStayPutAndMalaTracesItsAcceptance) {
   EXPECT_GT(acc, 0.0);
   EXPECT_LE(acc, 1.0);
   EXPECT_DOUBLE_EQ(acc, sum.acceptance_rate());
+}
+
+// A model that clips its states (the hard sigmoid) is projected after each ULA step, as its
+// deterministic relaxations are: the chains stay in [0, 1] and, at h = 1 and a small T, end near the
+// projected fixed point instead of two-cycling between 0 and the drive.
+TEST(LangevinPhases, UlaProjectsClippedStates) {
+  LayeredHopfield<double> net({6, 8, 3}, Activation::Kind::hard_sigmoid);
+  net.init_glorot(3, 2.0);
+  const Eigen::MatrixXd x = test::uniform_matrix(6, 5, 0, 1, 4);
+  FreeSystem sys(net, x);
+  Eigen::MatrixXd s = Eigen::MatrixXd::Zero(net.state_size(), 5), fixed = s;
+  RelaxOptions det;
+  det.method = Method::fixed_point;
+  det.dt = 1;
+  det.grad_tol = 1e-12;
+  relax(sys, fixed, det);
+  LangevinOptions o;
+  o.steps = 60;
+  o.dt = 1;
+  o.temperature = 1e-8;
+  langevin(sys, s, o);
+  EXPECT_GE(s.minCoeff(), 0.0);
+  EXPECT_LE(s.maxCoeff(), 1.0);
+  EXPECT_LE((s - fixed).cwiseAbs().maxCoeff(), 1e-3);
 }
 
 }  // namespace
