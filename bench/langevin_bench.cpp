@@ -25,7 +25,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 const ebm::LabelledImages<float>& fashion_test() {
-  static const auto data = ebm::load_fashion_mnist<float>(ebm::kDebianFashionMnistDir, "test");
+  static const auto data = ebm::load_fashion_mnist<float>(ebm::kDebianFashionMnistDir, "t10k");
   return data;
 }
 
