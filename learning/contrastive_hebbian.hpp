@@ -32,7 +32,7 @@ struct CHLOptions {
   /// When the clamped phase is Langevin (ula or mala): chains, burn-in, samples, thinning, shared
   /// noise (learning/langevin_phases.hpp). Then the estimate is Boltzmann learning's
   /// E_clamped[∂E/∂θ] − E_free[∂E/∂θ] = −T ∂log p(d)/∂θ (THEORY.md §7).
-  LangevinPhaseOptions langevin;
+  LangevinPhaseOptions langevin{};
 
   /// The fields a configuration sets (γ is the Xie–Seung model's own option there).
   static constexpr auto fields() {

@@ -40,7 +40,7 @@ struct EarlyInferenceOptions {
     o.method = Method::euler;
     return o;
   }();
-  LangevinPhaseOptions langevin;
+  LangevinPhaseOptions langevin{};
 
   static constexpr auto fields() {
     using O = EarlyInferenceOptions;

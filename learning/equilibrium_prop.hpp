@@ -57,7 +57,7 @@ struct EPOptions {
   std::uint64_t seed = 0;
   /// When the nudged phase is Langevin (ula or mala): chains, burn-in, samples, thinning, shared
   /// noise (learning/langevin_phases.hpp). The free phase may be Langevin too, or deterministic.
-  LangevinPhaseOptions langevin;
+  LangevinPhaseOptions langevin{};
 
   /// The fields a configuration sets (the phases and the seed come from elsewhere).
   static constexpr auto fields() {

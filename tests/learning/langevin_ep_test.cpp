@@ -152,7 +152,7 @@ TEST(LangevinEP, ThePairStartsFromTheFreePhaseEnd) {
   EXPECT_GT(sep_error, 0.3);
 }
 
-// Noise streams follow (seed, example, chain): splitting the batch changes nothing, bit for bit.
+// Noise streams follow (seed, example, chain): splitting the batch changes nothing but rounding.
 TEST(LangevinEP, SplittingTheBatchDoesNotChangeTheEstimate) {
   const Problem pr;
   for (Method m : {Method::ula, Method::mala}) {
@@ -169,7 +169,9 @@ TEST(LangevinEP, SplittingTheBatchDoesNotChangeTheEstimate) {
     ep.estimate(pr.p.net, pr.p.x.leftCols(1), pr.p.d.leftCols(1), s1, a, 0);
     ep.estimate(pr.p.net, pr.p.x.rightCols(3), pr.p.d.rightCols(3), s2, b, 1);
     EXPECT_LE(test::relative_error(Eigen::VectorXd(a + b), whole), 1e-13) << to_string(m);
-    EXPECT_EQ(s.leftCols(1), s1) << to_string(m);
+    // Not bit for bit: a product over 4 examples' chains and one over 1 round differently (the
+    // trainer's chunks depend on the chunk size only, so it is bit-identical for any thread count).
+    EXPECT_LE((s.leftCols(1) - s1).cwiseAbs().maxCoeff(), 1e-12) << to_string(m);
   }
 }
 
