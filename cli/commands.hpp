@@ -207,15 +207,23 @@ int relax_command(const RunConfig& c, const CommandArgs& args) {
     return 0;
   } else {
     const AnyCost<double> cost{c.estimator.cost};
+    // Langevin phases run langevin.chains chains per example: the trace's energy is the mean over
+    // all of them, energy_std their spread, acceptance MALA's running acceptance rate.
+    const bool sampled = is_langevin(c.relax_free.method) || is_langevin(c.relax_nudged.method);
+    const Index chains = sampled ? Index(c.langevin.chains) : 1;
+    const Matrix<double> images = ebm::detail::repeat_columns<double>(data.images, chains);
+    const Matrix<double> targets = ebm::detail::repeat_columns<double>(target, chains);
+    s = Matrix<double>::Zero(net.state_size(), images.cols());
     TraceRecorder<double> trace(TraceSchedule::every_step(), "free");
-    FreeSystem free(net, data.images);
+    FreeSystem free(net, images);
     const RelaxSummary fs_ = run_phase(free, s, c.relax_free, 0, c.data.seed, trace);
+    if (chains > 1) std::cout << "langevin: " << chains << " chains per example, " << images.cols() << " chains\n";
     std::cout << "free:   " << fs_.brief_report() << '\n';
     trace.set_phase("nudged");
     // The rule's β where it has one, else EP's default.
     double beta = EPOptions{}.beta;
     if (const auto* b = c.estimator_options.get("beta")) beta = b->value_or(beta);
-    NudgedSystem nudged(net, data.images, target, beta, cost);
+    NudgedSystem nudged(net, images, targets, beta, cost);
     const RelaxSummary ns = run_phase(nudged, s, c.relax_nudged, 0, c.data.seed + 1, trace);
     std::cout << "nudged: " << ns.brief_report() << " (beta = " << beta << ", cost " << enum_name(c.estimator.cost)
               << ")\n";

@@ -4,7 +4,8 @@
 /// fields of the options structs (core/fields.hpp) — [model] and [estimator] those of the kinds
 /// the registry knows (cli/registry_core.hpp), [relax.free] and [relax.nudged] RelaxOptions,
 /// [optimizer] OptimizerOptions, [schedule] ScheduleOptions, [early_stopping] EarlyStoppingOptions,
-/// [parallel] ParallelOptions, [data] and [output] below. Reading,
+/// [parallel] ParallelOptions, [langevin] LangevinPhaseOptions (the chains of Langevin phases),
+/// [data] and [output] below. Reading,
 /// writing, validation naming `section.field`, `--help-all` and `--set` all come from those
 /// declarations. Unknown keys and bad values are errors naming the field, so a typo never
 /// silently falls back to a default; the effective configuration is written back next to the results.
@@ -30,6 +31,7 @@
 #include "core/fields.hpp"
 #include "core/input_file.hpp"
 #include "data/fashion_mnist.hpp"
+#include "learning/langevin_phases.hpp"
 #include "solvers/parallel.hpp"
 #include "solvers/relax_options.hpp"
 #include "training/callbacks.hpp"
@@ -164,6 +166,9 @@ struct RunConfig {
   ScheduleOptions schedule;
   EarlyStoppingOptions early_stopping;
   ParallelOptions parallel;
+  /// How the rules with Langevin phases sample them (relax.*.method = ula or mala): chains per
+  /// example, burn-in, samples, thinning, shared or antithetic noise (learning/langevin_phases.hpp).
+  LangevinPhaseOptions langevin;
   OutputConfig output;
 
   /// The [model] table as TOML text (what a checkpoint stores to rebuild the model).
@@ -269,10 +274,12 @@ inline RunConfig config_from_toml(const toml::table& root, const Registry& regis
   detail::read_section(root, top, "schedule", c.schedule);
   detail::read_section(root, top, "early_stopping", c.early_stopping);
   detail::read_section(root, top, "parallel", c.parallel);
+  detail::read_section(root, top, "langevin", c.langevin);
   detail::read_section(root, top, "output", c.output);
   top.reject_unknown();
   std::string why;
   if (!check_fields(c.data, "data.", &why) || !check_fields(c.output, "output.", &why) ||
+      !c.langevin.is_valid(&why, "langevin.") ||
       !check_fields(c.schedule, "schedule.", &why) || !check_fields(c.early_stopping, "early_stopping.", &why) ||
       !c.optimizer.is_valid(&why))
     throw InvalidOptions(why);
@@ -381,7 +388,7 @@ inline RunConfig read_config(const std::filesystem::path& path) {
 /// The configuration as a TOML table (every field, defaults included: the run's full record).
 inline toml::table config_to_toml(const RunConfig& c) {
   toml::table model = c.model_options, estimator = c.estimator_options, relax, free, nudged, data, optimizer,
-              schedule, early_stopping, parallel, output;
+              schedule, early_stopping, parallel, langevin, output;
   write_fields(c.model, model);
   write_fields(c.estimator, estimator);
   write_fields(c.relax, relax);
@@ -394,10 +401,12 @@ inline toml::table config_to_toml(const RunConfig& c) {
   write_fields(c.schedule, schedule);
   write_fields(c.early_stopping, early_stopping);
   write_fields(c.parallel, parallel);
+  write_fields(c.langevin, langevin);
   write_fields(c.output, output);
   return toml::table{{"model", model},     {"data", data},           {"relax", relax},
                      {"estimator", estimator}, {"optimizer", optimizer}, {"schedule", schedule},
-                     {"early_stopping", early_stopping}, {"parallel", parallel}, {"output", output}};
+                     {"early_stopping", early_stopping}, {"parallel", parallel}, {"langevin", langevin},
+                     {"output", output}};
 }
 
 /// The configuration as TOML text.
@@ -428,6 +437,7 @@ inline void print_config_help(std::ostream& out, const Registry& registry = Regi
   help_fields(out, "schedule.", ScheduleOptions{});
   help_fields(out, "early_stopping.", EarlyStoppingOptions{});
   help_fields(out, "parallel.", ParallelOptions{});
+  help_fields(out, "langevin.", LangevinPhaseOptions{});
   help_fields(out, "output.", OutputConfig{});
 }
 

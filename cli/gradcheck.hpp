@@ -10,6 +10,8 @@
 /// - early inference after k steps against the exact gradient and against BPTT truncated to the
 ///   same k steps, per layer, and the step at which each layer's signal first appears; also under
 ///   Langevin noise at two temperatures (for information);
+/// - EP, CHL and early inference with Langevin phases against their deterministic estimates over a
+///   temperature sweep: bias O(T), judged order 1 ± 0.3;
 /// - Ernoult et al.'s step-by-step comparison (EP's neural and synaptic updates against BPTT);
 /// - CHL against the exact gradient (for information: it descends another objective) and its
 ///   envelope identity (finite differences of E(clamped) − E(free)), which it must satisfy.
@@ -455,6 +457,84 @@ int gradcheck_command(const RunConfig& c, const CommandArgs& args) {
                 << ", relative difference " << detail::fmt("%.2e", envelope_error) << (ok ? " (pass)" : " (FAIL)")
                 << '\n';
       }
+    }
+
+    // --- Langevin phases: as T → 0 each rule's estimate under Langevin dynamics tends to its
+    // deterministic one, linearly in T (the curvature bias; antithetic chains cancel the O(√T)
+    // noise in pairs). Judged: order 1 ± 0.3 in T, per layer. Settings: relax.nudged's method,
+    // temperature (the top of the sweep, then halving) and dt when it is ula or mala, else ULA
+    // from T = 4e-3 with dt 0.1; [langevin] when set, else 16 antithetic chains, burn-in 150,
+    // 100 samples every 2 steps. Early inference always takes ULA steps: under MALA the two chains'
+    // accept/reject decisions differ and one mismatch outweighs the O(β) signal (the same holds,
+    // less sharply, for EP's and CHL's pairs in many dimensions: MALA is the slower default).
+    {
+      const bool from_config = is_langevin(c.relax_nudged.method);
+      RelaxOptions sampled;
+      sampled.method = from_config ? c.relax_nudged.method : Method::ula;
+      sampled.dt = from_config ? c.relax_nudged.dt : 0.1;
+      const double top = from_config ? c.relax_nudged.temperature : 4e-3;
+      LangevinPhaseOptions lp = c.langevin;
+      if (lp.chains == 1 && lp.samples == 1) {
+        lp.chains = 16;
+        lp.antithetic = true;
+        lp.burn_in = 150;
+        lp.samples = 100;
+        lp.thinning = 2;
+      }
+      lp.seed = c.data.seed;
+      RelaxOptions free = tight.method;
+      free.grad_tol = tight.achievable;
+      std::vector<double> temperatures;
+      for (int k = 0; k < 4; ++k) temperatures.push_back(top / double(1 << k));
+      auto run = [&](const auto& rule) {
+        Matrix<double> s = Matrix<double>::Zero(net.state_size(), data.size());
+        Vector<double> grad(net.params().size());
+        rule.estimate(net, data.images, target, s, grad, 0);
+        return grad;
+      };
+      EPOptions ep;
+      ep.beta = ei_beta;
+      ep.free = free;
+      ep.nudged = free;
+      ep.langevin = lp;
+      const Vector<double> ep_det = run(EquilibriumProp<double, AnyCost<double>>(ep, cost));
+      CHLOptions chl;
+      chl.free = chl.clamped = free;
+      chl.langevin = lp;
+      const Vector<double> chl_det = run(ContrastiveHebbian<double, AnyCost<double>>(chl, cost));
+      EarlyInferenceOptions ei;
+      ei.free = free;
+      ei.beta = ei_beta;
+      ei.dt = ei_dt;
+      ei.steps = L + 1;
+      ei.langevin = lp;
+      const Vector<double> ei_det = run(EarlyInference<double, AnyCost<double>>(ei, cost));
+      for (double t : temperatures) {
+        RelaxOptions phase = sampled;
+        phase.temperature = t;
+        ep.nudged = chl.clamped = phase;
+        checker.add("ep_langevin_vs_ep", run(EquilibriumProp<double, AnyCost<double>>(ep, cost)), "T", t, {}, &ep_det);
+        checker.add("chl_langevin_vs_chl", run(ContrastiveHebbian<double, AnyCost<double>>(chl, cost)), "T", t, {},
+                    &chl_det);
+        ei.nudged = phase;
+        ei.nudged.method = Method::ula;
+        checker.add("early_inference_langevin_vs_deterministic", run(EarlyInference<double, AnyCost<double>>(ei, cost)),
+                    "T", t, {}, &ei_det);
+      }
+      const std::string how = std::string(to_string(sampled.method)) + " step " + detail::fmt("%g", sampled.dt) + ", " +
+                              std::to_string(lp.chains) + (lp.antithetic ? " antithetic" : "") + " chains x " +
+                              std::to_string(lp.samples) + " samples (burn-in " + std::to_string(lp.burn_in) +
+                              ", thinning " + std::to_string(lp.thinning) + ")";
+      report.set_note("ep_langevin_vs_ep", "EP (beta = " + detail::fmt("%g", ei_beta) + ") with Langevin phases, " + how +
+                                               ", vs deterministic EP; bias O(T)");
+      report.set_note("chl_langevin_vs_chl", "CHL with a Langevin clamped phase (Boltzmann learning), " + how +
+                                                 ", vs deterministic CHL; bias O(T)");
+      report.set_note("early_inference_langevin_vs_deterministic",
+                      "early inference, " + std::to_string(L + 1) + " ULA steps of " + detail::fmt("%g", ei_dt) + ", " +
+                          std::to_string(lp.chains) + " chains, vs the deterministic steps; bias O(T)");
+      const OrderExpectation linear{1.0, 0.3, 10, 3};
+      for (const char* name : {"ep_langevin_vs_ep", "chl_langevin_vs_chl", "early_inference_langevin_vs_deterministic"})
+        checker.judge(name, linear);
     }
 
     // --- Output.

@@ -84,8 +84,14 @@ void check_run(const RunConfig& c) {
         for (auto [phase, name] : {std::pair{&c.relax_free, "relax.free"}, std::pair{&c.relax_nudged, "relax.nudged"}})
           require<InvalidOptions>(!is_langevin(phase->method), name, ".method = ", to_string(phase->method),
                                   ": estimator.kind = \"", c.estimator.kind,
-                                  "\" has no Langevin phases yet (estimator.kind = \"stochastic_ep\" runs EP "
-                                  "under Langevin dynamics)");
+                                  "\" has no Langevin phases (ep, chl, early_inference and stochastic_ep have)");
+      } else if (c.estimator.kind != "stochastic_ep") {
+        // The sampled pair (nudged or clamped chains beside the free ones) runs relax.nudged's
+        // method; a Langevin free phase before a deterministic one would mix a sample and a minimum.
+        require<InvalidOptions>(!is_langevin(c.relax_free.method) || is_langevin(c.relax_nudged.method),
+                                "relax.free.method = ", to_string(c.relax_free.method), ": estimator.kind = \"",
+                                c.estimator.kind, "\" samples its phases when relax.nudged.method is ula or mala; "
+                                "set it too (relax.nudged.method = ", to_string(c.relax_nudged.method), ")");
       }
       if constexpr (requires { Rule::check(typename Rule::Options{}, c); }) {
         typename Rule::Options o;

@@ -71,7 +71,8 @@ expect1() {
   [ "$status" -eq 1 ] || fail "exit $status (expected 1) for $*: $(cat "$dir/bad.log")"
   grep -qF -- "$what" "$dir/bad.log" || fail "expected '$what' for $*, got: $(cat "$dir/bad.log")"
 }
-expect1 "relax.free.method = mala: estimator.kind = \"ep\" has no Langevin phases" --set relax.free.method=mala
+expect1 "relax.free.method = mala: estimator.kind = \"bptt\" has no Langevin phases" --set relax.free.method=mala --estimator bptt
+expect1 "estimator.kind = \"ep\" samples its phases when relax.nudged.method is ula or mala" --set relax.free.method=mala
 expect1 "unknown config key 'model.gamma'" --set model.gamma=0.5
 expect1 "unknown config key 'estimator.gamma'" --set estimator.gamma=0.5
 expect1 "has 3 output units but the labels have 10 classes" --set "model.sizes=[784,16,3]"

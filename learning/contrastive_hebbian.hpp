@@ -14,6 +14,7 @@
 #include "core/system.hpp"
 #include "learning/common.hpp"
 #include "learning/estimator.hpp"
+#include "learning/langevin_phases.hpp"
 #include "models/xie_seung.hpp"
 #include "solvers/relax.hpp"
 
@@ -28,6 +29,10 @@ struct CHLOptions {
   /// Xie–Seung: scale layer k's update by γ^{k−L}, which makes it backprop's as γ → 0. Without it
   /// the lower layers' updates shrink as γ^{L−k}.
   bool layer_factor = true;
+  /// When the clamped phase is Langevin (ula or mala): chains, burn-in, samples, thinning, shared
+  /// noise (learning/langevin_phases.hpp). Then the estimate is Boltzmann learning's
+  /// E_clamped[∂E/∂θ] − E_free[∂E/∂θ] = −T ∂log p(d)/∂θ (THEORY.md §7).
+  LangevinPhaseOptions langevin{};
 
   /// The fields a configuration sets (γ is the Xie–Seung model's own option there).
   static constexpr auto fields() {
@@ -39,6 +44,8 @@ struct CHLOptions {
     detail::Why bad{why};
     if (!detail::nested_valid(free, "chl.free", why)) return false;
     if (!detail::nested_valid(clamped, "chl.clamped", why)) return false;
+    if (!langevin_pair(free, clamped, "chl", "clamped", why)) return false;
+    if (!langevin.is_valid(why, "chl.langevin.")) return false;
     if (!(gamma > 0 && gamma <= 1)) return bad("chl.gamma must be in (0, 1], got ", gamma);
     return true;
   }
@@ -64,6 +71,9 @@ class ClampedSystem {
   }
   bool projects() const { return free_.projects(); }
   void project(MutRef<Scalar> s) const { free_.project(s); }
+  /// The rows held fixed: a Langevin phase puts no noise there (it samples the other units'
+  /// conditional law given the clamped output).
+  Block frozen_rows() const { return out_; }
 
  private:
   FreeSystem<M> free_;
@@ -94,6 +104,12 @@ class ContrastiveHebbian {
   EstimateSummary estimate(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, VectorRef<T> grad,
                            Index first_example = 0) const {
     detail::check_batch(model, x, target, s, grad.size());
+    if (langevin()) {
+      SampledPair<T> p;
+      const EstimateSummary summary = sample(model, x, target, s, p, first_example);
+      grad = (p.mean_a - p.mean_b) / T(options_.langevin.chains);
+      return summary;
+    }
     Matrix<T> clamped_state, free_state;
     const EstimateSummary summary = relax_pair(model, x, target, s, clamped_state, free_state, first_example);
     detail::param_gradient_difference(model, clamped_state, free_state, x, grad);
@@ -107,6 +123,15 @@ class ContrastiveHebbian {
   EstimateSummary relax_pair(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, Matrix<T>& s_a,
                              Matrix<T>& s_b, Index first_example = 0) const {
     detail::check_batch(model, x, target, s, model.params().size());
+    if (langevin()) {
+      require<InvalidOptions>(has_pair(), "chl: a Langevin estimate averaging ", options_.langevin.draws(),
+                              " samples per example is not one pair of states; call estimate()");
+      SampledPair<T> p;
+      const EstimateSummary summary = sample(model, x, target, s, p, first_example);
+      s_a = std::move(p.last_a);
+      s_b = std::move(p.last_b);
+      return summary;
+    }
     FreeSystem free(model, x);
     EstimateSummary summary = detail::run_free_phase(free, target, s, options_.free, cost_, first_example);
     s_a = clamped_phase(model, x, target, s, summary.nudged_phase, first_example);
@@ -114,6 +139,36 @@ class ContrastiveHebbian {
     return summary;
   }
   double pair_divisor() const { return 1.0; }
+
+  /// Whether the clamped phase is Langevin (Boltzmann learning: a difference of expectations).
+  bool langevin() const { return is_langevin(options_.clamped.method); }
+  /// Whether relax_pair() gives the estimate (not for Langevin phases averaging several samples).
+  bool has_pair() const { return !langevin() || options_.langevin.draws() == 1; }
+
+  /// The Langevin phases (learning/langevin_phases.hpp): the free phase, then the clamped chains
+  /// (a: output rows held at the target, no noise there) beside the free chains continued (b).
+  /// On return `s` is the chains' mean state at the end of the free phase.
+  template <EnergyModel M>
+    requires std::same_as<typename M::Scalar, T>
+  EstimateSummary sample(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, SampledPair<T>& p,
+                         Index first_example = 0) const {
+    const LangevinPhaseOptions& lp = options_.langevin;
+    const LangevinChains<T> c = langevin_free_phase(model, x, target, s, options_.free, lp, first_example);
+    FreeSystem free(model, c.x);
+    ClampedSystem<M> clamped(model, c.x);
+    Matrix<T> start = c.s;
+    const Block out = model.output_block();
+    start.middleRows(out.offset, out.size) = c.target;
+    p = sample_pair(model, c.x, clamped, free, std::move(start), c.s, options_.clamped, lp, first_example);
+    EstimateSummary summary;
+    summary.free_phase = c.free_phase;
+    detail::append_phase(summary.free_phase, p.phase_b);
+    summary.nudged_phase = p.phase_a;
+    summary.free_phase.examples = summary.nudged_phase.examples = long(x.cols());
+    s = chain_mean(c.s, lp.chains);
+    detail::score_free_phase(model, s, target, cost_, summary);
+    return summary;
+  }
 
   /// The clamped fixed point reached from the free state `s`.
   template <EnergyModel M>

@@ -16,6 +16,7 @@
 #include "core/system.hpp"
 #include "learning/common.hpp"
 #include "learning/estimator.hpp"
+#include "learning/langevin_phases.hpp"
 #include "models/layered_hopfield.hpp"
 #include "solvers/relax.hpp"
 
@@ -29,6 +30,17 @@ struct EarlyInferenceOptions {
   /// Steps after the nudge; 0 means one per free layer, the first moment every layer has moved
   /// (layer L−k first changes at step k+1).
   long steps = 0;
+  /// The steps after the nudge: deterministic Euler steps unless `nudged.method` is ula or mala,
+  /// then Langevin steps of size `dt` at `nudged.temperature` (Bengio & Fischer's setting: the
+  /// early steps of Langevin MCMC from a stationary point), the nudged chains beside un-nudged
+  /// chains (sharing their noise when langevin.shared_noise), the estimate read at the last step and
+  /// averaged over langevin.chains chains (langevin.burn_in, samples and thinning do not apply).
+  RelaxOptions nudged = [] {
+    RelaxOptions o;
+    o.method = Method::euler;
+    return o;
+  }();
+  LangevinPhaseOptions langevin{};
 
   static constexpr auto fields() {
     using O = EarlyInferenceOptions;
@@ -41,6 +53,8 @@ struct EarlyInferenceOptions {
 
   bool is_valid(std::string* why = nullptr) const {
     if (!detail::nested_valid(free, "early.free", why)) return false;
+    if (!langevin_pair(free, nudged, "early_inference", "nudged", why)) return false;
+    if (!langevin.is_valid(why, "early.langevin.")) return false;
     return check_fields(*this, "early.", why);
   }
   void validate() const {
@@ -136,9 +150,15 @@ class EarlyInference {
   EstimateSummary estimate(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, VectorRef<T> grad,
                            Index first_example = 0) const {
     detail::check_batch(model, x, target, s, grad.size());
+    const long steps = options_.steps > 0 ? options_.steps : long(model.layer_blocks().size());
+    if (is_langevin(options_.nudged.method)) {
+      SampledPair<T> p;
+      const EstimateSummary summary = sample(model, x, target, s, p, first_example);
+      grad = (p.mean_a - p.mean_b) / T(options_.beta * double(options_.langevin.chains));
+      return summary;
+    }
     FreeSystem free(model, x);
     EstimateSummary summary = detail::run_free_phase(free, target, s, options_.free, cost_, first_example);
-    const long steps = options_.steps > 0 ? options_.steps : long(model.layer_blocks().size());
     const auto traj = early_trajectory(model, x, target, s, options_.beta, options_.dt, steps, cost_);
     detail::param_gradient_difference(model, traj.nudged.back(), traj.free.back(), x, grad);
     grad /= T(options_.beta);
@@ -147,6 +167,33 @@ class EarlyInference {
     summary.nudged_phase.t_final = double(steps) * options_.dt;
     summary.nudged_phase.termination = Termination::time_horizon;
     summary.nudged_phase.examples = long(s.cols());
+    return summary;
+  }
+
+  /// The Langevin early steps: the free phase (deterministic or Langevin), then from its end the
+  /// nudged chains (a) beside the un-nudged ones (b), `steps` steps of size `dt`, read at the last
+  /// step. On return `s` is the chains' mean state at the end of the free phase.
+  template <EnergyModel M>
+    requires std::same_as<typename M::Scalar, T>
+  EstimateSummary sample(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, SampledPair<T>& p,
+                         Index first_example = 0) const {
+    const long steps = options_.steps > 0 ? options_.steps : long(model.layer_blocks().size());
+    LangevinPhaseOptions lp = options_.langevin;
+    lp.burn_in = steps - 1;
+    lp.samples = 1;
+    lp.thinning = 1;
+    RelaxOptions phase = options_.nudged;
+    phase.dt = options_.dt;
+    const LangevinChains<T> c = langevin_free_phase(model, x, target, s, options_.free, lp, first_example);
+    FreeSystem free(model, c.x);
+    NudgedSystem<M, C> nudged(model, c.x, c.target, T(options_.beta), cost_);
+    p = sample_pair(model, c.x, nudged, free, c.s, c.s, phase, lp, first_example);
+    EstimateSummary summary;
+    summary.free_phase = c.free_phase;
+    summary.nudged_phase = p.phase_a;
+    summary.free_phase.examples = summary.nudged_phase.examples = long(x.cols());
+    s = chain_mean(c.s, lp.chains);
+    detail::score_free_phase(model, s, target, cost_, summary);
     return summary;
   }
 

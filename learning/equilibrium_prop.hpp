@@ -15,6 +15,7 @@
 #include "core/system.hpp"
 #include "learning/common.hpp"
 #include "learning/estimator.hpp"
+#include "learning/langevin_phases.hpp"
 #include "solvers/relax.hpp"
 
 namespace ebm {
@@ -54,6 +55,9 @@ struct EPOptions {
   /// Random-sign variant: with the index of the chunk's first example, picks the sign, so the
   /// draw is the same whatever the number of threads.
   std::uint64_t seed = 0;
+  /// When the nudged phase is Langevin (ula or mala): chains, burn-in, samples, thinning, shared
+  /// noise (learning/langevin_phases.hpp). The free phase may be Langevin too, or deterministic.
+  LangevinPhaseOptions langevin{};
 
   /// The fields a configuration sets (the phases and the seed come from elsewhere).
   static constexpr auto fields() {
@@ -66,6 +70,8 @@ struct EPOptions {
   bool is_valid(std::string* why = nullptr) const {
     if (!detail::nested_valid(free, "ep.free", why)) return false;
     if (!detail::nested_valid(nudged, "ep.nudged", why)) return false;
+    if (!langevin_pair(free, nudged, "ep", "nudged", why)) return false;
+    if (!langevin.is_valid(why, "ep.langevin.")) return false;
     return check_fields(*this, "ep.", why);
   }
   void validate() const {
@@ -107,6 +113,13 @@ class EquilibriumProp {
   EstimateSummary estimate(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, VectorRef<T> grad,
                            Index first_example = 0) const {
     detail::check_batch(model, x, target, s, grad.size());
+    if (langevin()) {
+      SampledPair<T> p;
+      const EstimateSummary summary = sample(model, x, target, s, p, first_example);
+      const double divisor = options_.variant == EPVariant::symmetric ? 2 * options_.beta : signed_beta(first_example);
+      grad = (p.mean_a - p.mean_b) / T(divisor * double(options_.langevin.chains));
+      return summary;
+    }
     Matrix<T> s_a, s_b;
     const EstimateSummary summary = relax_pair(model, x, target, s, s_a, s_b, first_example);
     detail::param_gradient_difference(model, s_a, s_b, x, grad);  // ∂F/∂θ = ∂E/∂θ: C has no θ
@@ -125,6 +138,16 @@ class EquilibriumProp {
   EstimateSummary relax_pair(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, Matrix<T>& s_a,
                              Matrix<T>& s_b, Index first_example = 0) const {
     detail::check_batch(model, x, target, s, model.params().size());
+    if (langevin()) {
+      require<InvalidOptions>(has_pair(), "ep: a Langevin estimate averaging ", options_.langevin.draws(),
+                              " samples per example is not one pair of states; call estimate()");
+      SampledPair<T> p;
+      const EstimateSummary summary = sample(model, x, target, s, p, first_example);
+      const bool negative = options_.variant != EPVariant::symmetric && signed_beta(first_example) < 0;
+      s_a = negative ? std::move(p.last_b) : std::move(p.last_a);
+      s_b = negative ? std::move(p.last_a) : std::move(p.last_b);
+      return summary;
+    }
     FreeSystem free(model, x);
     EstimateSummary summary = detail::run_free_phase(free, target, s, options_.free, cost_, first_example);
 
@@ -143,6 +166,43 @@ class EquilibriumProp {
   }
   /// β for the one-sided and random-sign estimates, 2β for the symmetric one.
   double pair_divisor() const { return options_.variant == EPVariant::symmetric ? 2 * options_.beta : options_.beta; }
+
+  /// Whether the nudged phase is Langevin (then the estimate is a difference of expectations).
+  bool langevin() const { return is_langevin(options_.nudged.method); }
+  /// Whether relax_pair() gives the estimate: always, except for Langevin phases averaging more
+  /// than one sample per example (a trainer then sums estimate() per chunk).
+  bool has_pair() const { return !langevin() || options_.langevin.draws() == 1; }
+
+  /// The Langevin phases (learning/langevin_phases.hpp): the free phase, then the nudged chains
+  /// (a) beside the free chains continued (b), or the +β chains (a) beside the −β chains (b) for the
+  /// symmetric variant, from the free phase's end. On return `s` is the chains' mean state at the
+  /// end of the free phase.
+  template <EnergyModel M>
+    requires std::same_as<typename M::Scalar, T>
+  EstimateSummary sample(const M& model, ConstRef<T> x, ConstRef<T> target, Matrix<T>& s, SampledPair<T>& p,
+                         Index first_example = 0) const {
+    LangevinPhaseOptions lp = options_.langevin;
+    const LangevinChains<T> c = langevin_free_phase(model, x, target, s, options_.free, lp, first_example);
+    const T beta = T(signed_beta(first_example));
+    FreeSystem free(model, c.x);
+    NudgedSystem<M, C> nudged(model, c.x, c.target, beta, cost_);
+    EstimateSummary summary;
+    summary.free_phase = c.free_phase;
+    if (options_.variant == EPVariant::symmetric) {
+      NudgedSystem<M, C> opposite(model, c.x, c.target, -beta, cost_);
+      p = sample_pair(model, c.x, nudged, opposite, c.s, c.s, options_.nudged, lp, first_example);
+      summary.nudged_phase = p.phase_a;
+      detail::append_phase(summary.nudged_phase, p.phase_b);
+    } else {
+      p = sample_pair(model, c.x, nudged, free, c.s, c.s, options_.nudged, lp, first_example);
+      summary.nudged_phase = p.phase_a;
+      detail::append_phase(summary.free_phase, p.phase_b);
+    }
+    summary.free_phase.examples = summary.nudged_phase.examples = long(x.cols());
+    s = chain_mean(c.s, lp.chains);
+    detail::score_free_phase(model, s, target, cost_, summary);
+    return summary;
+  }
 
  private:
   EPOptions options_;

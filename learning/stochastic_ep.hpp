@@ -139,8 +139,10 @@ class StochasticEP {
 
     EstimateSummary summary;
     auto note = [&](RelaxSummary& rs, const LangevinSummary& l) {
-      rs.method = Method::euler;
+      rs.method = l.method == LangevinMethod::mala ? Method::mala : Method::ula;
       rs.termination = Termination::time_horizon;
+      rs.proposals = l.proposals;
+      rs.accepted = l.accepted;
       rs.steps_accepted = l.steps;
       rs.gradient_evaluations = l.gradient_evaluations;
       rs.t_final = l.t_final;

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Plots an ebm run directory: metrics.csv (learning curves), trace.csv (energy and |dF/ds|
-against time, per phase) and gradcheck.json / stepbystep.csv (EP's error against beta with
+against time, per phase; for Langevin phases the spread of the energy over the chains and MALA's
+acceptance rate) and gradcheck.json / stepbystep.csv (EP's error against beta with
 reference slopes, early inference against steps per layer, the step-by-step curves), whichever
 exist. Writes PNG files next to them. Needs python3-matplotlib; installs nothing."""
 import csv
@@ -49,18 +50,38 @@ def learning_curves(run, written):
 
 
 def traces(run, written):
+    """trace.csv: mean F and max |dF/ds| against t per phase; for Langevin phases (columns
+    energy_std and acceptance) the band mean F ± its spread over the chains, and MALA's running
+    acceptance rate in a third panel."""
     path = os.path.join(run, "trace.csv")
     if not os.path.exists(path):
         return
     r = rows(path)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    langevin = bool(r) and "energy_std" in r[0]
+    accepts = langevin and any(x["acceptance"] != "" for x in r)
+    fig, axes = plt.subplots(1, 3 if accepts else 2, figsize=(15 if accepts else 10, 4))
+    a, b = axes[0], axes[1]
     for phase in sorted({x["phase"] for x in r}):
         p = [x for x in r if x["phase"] == phase]
         t = [num(x["t"]) for x in p]
-        a.plot(t, [num(x["energy"]) for x in p], label=phase)
+        e = [num(x["energy"]) for x in p]
+        line, = a.plot(t, e, label=phase)
+        if langevin:
+            sd = [num(x["energy_std"]) for x in p]
+            if any(v == v for v in sd):
+                a.fill_between(t, [m - d for m, d in zip(e, sd)], [m + d for m, d in zip(e, sd)],
+                               color=line.get_color(), alpha=0.2, lw=0)
         b.semilogy(t, [max(num(x["grad_norm"]), 1e-300) for x in p], label=phase)
-    a.set_xlabel("t"); a.set_ylabel("mean F"); a.legend(); a.grid(alpha=0.3)
+        if accepts:
+            acc = [(tt, num(x["acceptance"])) for tt, x in zip(t, p) if x["acceptance"] != ""]
+            if acc:
+                axes[2].plot([u for u, _ in acc], [v for _, v in acc], label=phase)
+    a.set_xlabel("t"); a.set_ylabel("mean F (band: spread over chains)" if langevin else "mean F")
+    a.legend(); a.grid(alpha=0.3)
     b.set_xlabel("t"); b.set_ylabel("max |dF/ds|"); b.legend(); b.grid(alpha=0.3)
+    if accepts:
+        axes[2].set_xlabel("t"); axes[2].set_ylabel("MALA acceptance rate (running)")
+        axes[2].set_ylim(0, 1.02); axes[2].legend(); axes[2].grid(alpha=0.3)
     out = os.path.join(run, "trace.png")
     fig.tight_layout(); fig.savefig(out, dpi=100); plt.close(fig)
     written.append(out)
@@ -119,6 +140,23 @@ def gradcheck(run, written):
             a.set_title(layer); a.set_xlabel("steps after the nudge"); a.set_ylabel("relative error")
             a.grid(alpha=0.3, which="both"); a.legend(fontsize=6)
         out = os.path.join(run, "gradcheck_early_inference.png")
+        fig.tight_layout(); fig.savefig(out, dpi=100); plt.close(fig)
+        written.append(out)
+
+    lv = [x for x in r if x["sweep"]["name"] == "T"]
+    if lv:
+        names = sorted({x["estimator"] for x in lv})
+        fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 4), squeeze=False)
+        for a, name in zip(axes[0], names):
+            for x in lv:
+                if x["estimator"] != name:
+                    continue
+                e = [v if v is not None else float("nan") for v in x["rel_error"]]
+                a.loglog(x["sweep"]["values"], e, marker="o", label=f"{x['group']} (order {fmt(x['order'])})")
+            ts = lv[0]["sweep"]["values"]
+            a.set_title(name, fontsize=8); a.set_xlabel("temperature T")
+            a.set_ylabel("relative error vs deterministic"); a.grid(alpha=0.3, which="both"); a.legend(fontsize=6)
+        out = os.path.join(run, "gradcheck_langevin.png")
         fig.tight_layout(); fig.savefig(out, dpi=100); plt.close(fig)
         written.append(out)
 

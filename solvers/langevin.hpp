@@ -5,6 +5,8 @@
 /// Langevin (MALA). Each example draws from its own stream seeded from (seed, example
 /// index), so results are the same however a batch is split across threads.
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -24,7 +26,7 @@
 namespace ebm {
 
 enum class LangevinMethod {
-  ula,   ///< Euler–Maruyama: s ← s − h∂F/∂s + √(2Th) ξ; stationary law biased by O(h)
+  ula,   ///< Euler–Maruyama: s ← P(s − h∂F/∂s + √(2Th) ξ), P the model's box; stationary law biased by O(h)
   mala,  ///< ULA step as a proposal, Metropolis–Hastings accept/reject: exact invariant law
 };
 
@@ -46,6 +48,11 @@ struct LangevinOptions {
   /// a run that continues a chain needs a new seed.
   std::uint64_t seed = 0;
   double divergence_bound = 1e8;  ///< a state entry beyond this (or non-finite) is a divergence
+  /// Annealing: the temperature goes from `anneal_from` to `temperature` over the steps.
+  Anneal anneal = Anneal::none;
+  double anneal_from = 1.0;
+  /// Antithetic pairs: the column of odd example index 2i+1 uses example 2i's noise negated.
+  bool antithetic = false;
 
   bool is_valid(std::string* why = nullptr) const {
     std::ostringstream w;
@@ -59,6 +66,8 @@ struct LangevinOptions {
     if (!(std::isfinite(dt) && dt > 0)) return bad("langevin.dt must be positive and finite, got ", dt);
     if (steps < 0) return bad("langevin.steps must be ≥ 0, got ", steps);
     if (!(divergence_bound > 0)) return bad("langevin.divergence_bound must be positive, got ", divergence_bound);
+    if (anneal != Anneal::none && !(std::isfinite(anneal_from) && anneal_from > 0))
+      return bad("langevin.anneal_from must be positive and finite, got ", anneal_from);
     return true;
   }
   void validate() const {
@@ -116,22 +125,33 @@ struct LangevinSummary {
   }
 };
 
-/// One independent normal stream per example (column) of a batch.
+/// One independent normal stream per example (column) of a batch. With `antithetic`, the columns
+/// of odd global index 2i+1 replay stream 2i with the sign of the normals flipped (antithetic
+/// pairs: the odd powers of the noise cancel in a pair's mean; the uniforms are shared).
 class NoiseSource {
  public:
-  NoiseSource(std::uint64_t seed, Index first_example, Index batch) {
+  NoiseSource(std::uint64_t seed, Index first_example, Index batch, bool antithetic = false) {
     streams_.reserve(std::size_t(batch));
-    for (Index j = 0; j < batch; ++j) streams_.emplace_back(seed, std::uint64_t(first_example + j));
+    sign_.reserve(std::size_t(batch));
+    for (Index j = 0; j < batch; ++j) {
+      const std::uint64_t id = std::uint64_t(first_example + j);
+      const bool odd = antithetic && (id & 1u);
+      streams_.emplace_back(seed, odd ? id - 1 : id);
+      sign_.push_back(odd ? -1.0 : 1.0);
+    }
   }
   /// Fills column j of `xi` with standard normals from example j's stream.
   template <class M> void fill(M& xi) {
-    for (Index j = 0; j < xi.cols(); ++j)
-      for (Index i = 0; i < xi.rows(); ++i) xi(i, j) = typename M::Scalar(streams_[std::size_t(j)].normal());
+    for (Index j = 0; j < xi.cols(); ++j) {
+      const double sign = sign_[std::size_t(j)];
+      for (Index i = 0; i < xi.rows(); ++i) xi(i, j) = typename M::Scalar(sign * streams_[std::size_t(j)].normal());
+    }
   }
   double uniform(Index j) { return streams_[std::size_t(j)].uniform(); }
 
  private:
   std::vector<Rng> streams_;
+  std::vector<double> sign_;
 };
 
 /// Euler–Maruyama as an odeint stepper (odeint has no SDE solver):
@@ -147,8 +167,10 @@ class EulerMaruyama {
   using order_type = unsigned short;
   using stepper_category = boost::numeric::odeint::stepper_tag;
 
-  EulerMaruyama(NoiseSource& noise, double temperature) : noise_(noise), temperature_(temperature) {}
+  EulerMaruyama(NoiseSource& noise, double temperature, Block frozen = {0, 0})
+      : noise_(noise), temperature_(temperature), frozen_(frozen) {}
   static constexpr order_type order() { return 1; }
+  void set_temperature(double temperature) { temperature_ = temperature; }
 
   template <class System>
   void do_step(System system, State& x, time_type t, time_type dt) {
@@ -156,12 +178,14 @@ class EulerMaruyama {
     xi_.resize(x.rows(), x.cols());
     system(x, drift_, t);
     noise_.fill(xi_);
+    if (frozen_.size > 0) xi_.middleRows(frozen_.offset, frozen_.size).setZero();
     x += dt * drift_ + value_type(std::sqrt(2.0 * temperature_ * double(dt))) * xi_;
   }
 
  private:
   NoiseSource& noise_;
   double temperature_;
+  Block frozen_;
   State drift_, xi_;
 };
 
@@ -192,18 +216,36 @@ LangevinSummary langevin(const Sys& sys, Matrix<typename Sys::Scalar>& s, const 
   summary.method = options.method;
   summary.examples = long(s.cols());
   detail::GradientFlow<Sys> flow{sys, &summary.gradient_evaluations};
-  NoiseSource noise(options.seed, first_example, s.cols());
+  NoiseSource noise(options.seed, first_example, s.cols(), options.antithetic);
   const T h = T(options.dt);
-  const double temp = options.temperature;
   double t = 0.0;
   long step = 0;
 
+  // A system that holds some rows fixed (the clamped phase of CHL) gets no noise there, so that
+  // it samples the conditional law of the other units; its noise streams advance all the same,
+  // so a clamped chain and a free chain with the same seed still share their noise elsewhere.
+  Block frozen{0, 0};
+  if constexpr (requires { sys.frozen_rows(); }) frozen = sys.frozen_rows();
+  auto temperature_at = [&](long k) {
+    return annealed_temperature(options.anneal, options.anneal_from, options.temperature, k, options.steps);
+  };
+
   State drift(s.rows(), s.cols());
+  State drift_obs(s.rows(), s.cols());
   auto observe = [&]() -> bool {
     if (!(observers.wants(step, t) || ...)) return false;
-    flow(s, drift, t);
-    [[maybe_unused]] TracePoint<T> p{step, t, step ? double(h) : 0.0, double(sys.energy(s).mean()),
-                    detail::max_column_norm(drift), &s, &layers};
+    flow(s, drift_obs, t);
+    const RowVector<T> e = sys.energy(s);
+    const double mean = double(e.mean());
+    const double spread =
+        e.size() > 1 ? std::sqrt(std::max(0.0, (e.template cast<double>().array() - mean).square().sum() /
+                                                   double(e.size() - 1)))
+                     : 0.0;
+    [[maybe_unused]] TracePoint<T> p{step, t, step ? double(h) : 0.0, mean, detail::max_column_norm(drift_obs), &s,
+                                     &layers};
+    p.energy_spread = spread;
+    if (options.method == LangevinMethod::mala)
+      p.acceptance = summary.proposals ? double(summary.accepted) / double(summary.proposals) : 1.0;
     bool stop = false;
     ((observers.wants(step, t) ? (stop = observers.observe(p) || stop) : stop), ...);
     return stop;
@@ -222,9 +264,17 @@ LangevinSummary langevin(const Sys& sys, Matrix<typename Sys::Scalar>& s, const 
 
   bool stopped = observe();
   if (options.method == LangevinMethod::ula) {
-    EulerMaruyama<State> stepper(noise, temp);
+    EulerMaruyama<State> stepper(noise, options.temperature, frozen);
+    // A model whose states live in a box (the hard sigmoid's [0, 1]) is projected after each step,
+    // as its deterministic relaxations are (projected Euler–Maruyama): unprojected, a unit above 1
+    // has ρ' = 0 and an Euler step of h = 1 sends it to 0, a two-cycle instead of a sample.
+    bool projects = false;
+    if constexpr (requires { sys.projects(); }) projects = sys.projects();
     for (; !stopped && step < options.steps;) {
+      stepper.set_temperature(temperature_at(step));
       stepper.do_step(std::cref(flow), s, T(t), h);
+      if constexpr (requires { sys.project(s); })
+        if (projects) sys.project(s);
       t += double(h);
       ++step;
       check();
@@ -236,9 +286,11 @@ LangevinSummary langevin(const Sys& sys, Matrix<typename Sys::Scalar>& s, const 
     State y(s.rows(), s.cols()), drift_y(s.rows(), s.cols()), xi(s.rows(), s.cols());
     flow(s, drift, t);
     RowVector<T> energy_s = sys.energy(s);
-    const T noise_scale = T(std::sqrt(2.0 * temp * double(h)));
     for (; !stopped && step < options.steps;) {
+      const double temp = temperature_at(step);
+      const T noise_scale = T(std::sqrt(2.0 * temp * double(h)));
       noise.fill(xi);
+      if (frozen.size > 0) xi.middleRows(frozen.offset, frozen.size).setZero();
       y = s + h * drift + noise_scale * xi;
       flow(y, drift_y, t);
       const RowVector<T> energy_y = sys.energy(y);

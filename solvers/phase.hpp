@@ -23,6 +23,8 @@ inline LangevinOptions langevin_options_of(const RelaxOptions& o, std::uint64_t 
   l.steps = o.max_steps;
   l.seed = seed;
   l.divergence_bound = o.divergence_bound;
+  l.anneal = o.anneal;
+  l.anneal_from = o.anneal_from;
   return l;
 }
 
@@ -43,6 +45,8 @@ RelaxSummary run_phase(const Sys& sys, Matrix<typename Sys::Scalar>& s, const Re
   r.final_energy = l.final_energy;
   r.wall_seconds = l.wall_seconds;
   r.examples = l.examples;
+  r.proposals = l.proposals;
+  r.accepted = l.accepted;
   return r;
 }
 

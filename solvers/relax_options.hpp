@@ -2,6 +2,7 @@
 /// \file
 /// Options of a deterministic relaxation, with documented defaults and validation.
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -60,6 +61,28 @@ struct EnumNames<OnDivergence> {
       {{OnDivergence::throw_error, "throw"}, {OnDivergence::stop, "stop"}}};
 };
 
+/// How the temperature of a Langevin run moves from `anneal_from` to `temperature`
+/// over its steps (simulated annealing of the free phase's burn-in: hot chains mix, the last
+/// steps sample at the target temperature).
+enum class Anneal {
+  none,       ///< every step at `temperature`
+  linear,     ///< T_k = T₀ + (T − T₀)·(k+1)/n for step k of n
+  geometric,  ///< T_k = T₀^{1−f}·T^f, f = (k+1)/n
+};
+
+template <>
+struct EnumNames<Anneal> {
+  static constexpr std::array<std::pair<Anneal, std::string_view>, 3> values{
+      {{Anneal::none, "none"}, {Anneal::linear, "linear"}, {Anneal::geometric, "geometric"}}};
+};
+
+/// The temperature of step k (0-based) of n under an annealing schedule from t0 to t.
+inline double annealed_temperature(Anneal a, double t0, double t, long k, long n) {
+  if (a == Anneal::none || n <= 0) return t;
+  const double f = std::min(1.0, double(k + 1) / double(n));
+  return a == Anneal::linear ? t0 + (t - t0) * f : std::pow(t0, 1.0 - f) * std::pow(t, f);
+}
+
 inline std::string_view to_string(Method m) { return enum_name(m); }
 inline std::string_view to_string(Schedule s) { return enum_name(s); }
 
@@ -112,6 +135,9 @@ struct RelaxOptions {
   OnDivergence on_divergence = OnDivergence::throw_error;
   /// ula and mala: the temperature T of the sampled law ∝ exp(−F/T).
   double temperature = 0.01;
+  /// ula and mala: the temperature moves from `anneal_from` to `temperature` over the phase's steps.
+  Anneal anneal = Anneal::none;
+  double anneal_from = 1.0;
 
   static constexpr auto fields() {
     using R = RelaxOptions;
@@ -129,6 +155,8 @@ struct RelaxOptions {
         field("divergence_bound", &R::divergence_bound, "a state entry beyond this is a divergence", positive),
         field("on_divergence", &R::on_divergence, "throw (an error naming step and unit) or stop"),
         field("temperature", &R::temperature, "ula, mala: temperature T of the law exp(-F/T)", positive),
+        field("anneal", &R::anneal, "ula, mala: none, linear or geometric, from anneal_from to temperature over the steps"),
+        field("anneal_from", &R::anneal_from, "ula, mala: the first step's temperature when annealing", positive),
     };
   }
 

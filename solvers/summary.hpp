@@ -51,6 +51,10 @@ struct RelaxSummary {
   long chunks = 1;
   /// For a divergence: where it happened.
   std::string message;
+  /// MALA phases: proposals made and accepted (0 for the other methods).
+  long proposals = 0;
+  long accepted = 0;
+  double acceptance_rate() const { return proposals ? double(accepted) / double(proposals) : 1.0; }
 
   bool converged() const { return termination == Termination::converged; }
 
@@ -85,6 +89,8 @@ struct RelaxSummary {
     wall_seconds += o.wall_seconds;
     examples += o.examples;
     chunks += o.chunks;
+    proposals += o.proposals;
+    accepted += o.accepted;
   }
 
   /// One line: method, why it stopped, steps, final gradient norm and energy.
@@ -95,6 +101,7 @@ struct RelaxSummary {
     std::snprintf(buf, sizeof buf, "%s: %s after %ld steps%s (%ld rejected), t = %.4g, max |dF/ds| = %.3e, F = %.6g",
                   std::string(to_string(method)).c_str(), std::string(to_string(termination)).c_str(),
                   steps_accepted, in_chunks, steps_rejected, t_final, final_grad_norm, final_energy);
+    if (proposals > 0) return std::string(buf) + ", acceptance " + std::to_string(acceptance_rate());
     return buf;
   }
 

@@ -32,6 +32,10 @@ struct TracePoint {
   double grad_norm = 0.0;      ///< largest ‖∂F/∂s‖₂ over the batch
   const Matrix<T>* state = nullptr;
   const std::vector<Block>* layers = nullptr;
+  /// Langevin phases: the standard deviation of F over the batch's columns (its chains), and the
+  /// fraction of MALA proposals accepted so far (NaN for a deterministic phase or for ULA).
+  double energy_spread = std::numeric_limits<double>::quiet_NaN();
+  double acceptance = std::numeric_limits<double>::quiet_NaN();
 };
 
 /// An observer says which steps it wants to see (so that unobserved steps cost nothing)
@@ -68,6 +72,8 @@ class TraceRecorder {
     long step;
     double t, dt, energy, grad_norm;
     std::vector<double> layer_change;
+    double energy_spread = std::numeric_limits<double>::quiet_NaN();  ///< Langevin: std of F over chains
+    double acceptance = std::numeric_limits<double>::quiet_NaN();     ///< MALA: acceptance so far
   };
 
   explicit TraceRecorder(TraceSchedule schedule = {}, std::string phase = "free")
@@ -82,7 +88,8 @@ class TraceRecorder {
     return next_time_ < schedule_.times.size() && t >= schedule_.times[next_time_] - 1e-12 * (1 + std::abs(t));
   }
   bool observe(const TracePoint<T>& p) {
-    Row row{phase_, p.step, p.t, p.dt, p.energy, p.grad_norm, {}};
+    Row row{phase_, p.step, p.t, p.dt, p.energy, p.grad_norm, {}, p.energy_spread, p.acceptance};
+    if (!std::isnan(p.energy_spread)) langevin_ = true;
     for (const Block& b : *p.layers) {
       const bool first = last_.rows() != p.state->rows() || last_.cols() != p.state->cols();
       row.layer_change.push_back(first ? 0.0
@@ -106,19 +113,32 @@ class TraceRecorder {
     rows_.clear();
     next_time_ = 0;
     last_.resize(0, 0);
+    langevin_ = false;
   }
 
-  /// The trace as CSV: phase, step, t, dt, energy, grad_norm, dstate_1 … dstate_L.
+  /// The trace as CSV: phase, step, t, dt, energy, grad_norm, dstate_1 … dstate_L; when a Langevin
+  /// phase was recorded, also energy_std (the spread of F over the chains) and acceptance (MALA;
+  /// empty for deterministic and ULA rows).
   std::string csv() const {
     std::ostringstream o;
     o.precision(17);
     std::size_t layers = rows_.empty() ? 0 : rows_.front().layer_change.size();
     o << "phase,step,t,dt,energy,grad_norm";
     for (std::size_t k = 0; k < layers; ++k) o << ",dstate_" << k + 1;
+    if (langevin_) o << ",energy_std,acceptance";
     o << '\n';
+    auto number = [&](double v) {
+      if (!std::isnan(v)) o << v;
+    };
     for (const Row& r : rows_) {
       o << r.phase << ',' << r.step << ',' << r.t << ',' << r.dt << ',' << r.energy << ',' << r.grad_norm;
       for (double c : r.layer_change) o << ',' << c;
+      if (langevin_) {
+        o << ',';
+        number(r.energy_spread);
+        o << ',';
+        number(r.acceptance);
+      }
       o << '\n';
     }
     return o.str();
@@ -132,6 +152,7 @@ class TraceRecorder {
   std::vector<Row> rows_;
   std::size_t next_time_ = 0;
   Matrix<T> last_;
+  bool langevin_ = false;  ///< a Langevin row was recorded: write its columns
 };
 
 /// Calls a function on every step; the relaxation stops when it returns true.

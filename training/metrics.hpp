@@ -28,6 +28,9 @@ struct EpochMetrics {
   long batches = 0;               ///< minibatches in the epoch
   long free_unconverged = 0;      ///< minibatches whose free phase missed relax.free.grad_tol (see TrainerOptions)
   long nudged_unconverged = 0;    ///< minibatches whose nudged phase missed its grad_tol
+  /// MALA phases: accepted over proposed moves in the epoch's training phases (NaN without MALA;
+  /// in the epoch line, not in metrics.csv, whose columns a resumed run checks).
+  double acceptance = std::numeric_limits<double>::quiet_NaN();
 
   static std::string csv_header() {
     return "epoch,step,loss,train_accuracy,eval_train_accuracy,validation_accuracy,test_accuracy,test_loss,seconds,"
@@ -55,6 +58,10 @@ struct EpochMetrics {
                   epoch, loss, 100 * train_accuracy, 100 * eval_train_accuracy, val, test, seconds, free_steps,
                   nudged_steps, free_grad_norm);
     std::string line = buf;
+    if (std::isfinite(acceptance)) {
+      std::snprintf(buf, sizeof buf, ", MALA acceptance %.3f", acceptance);
+      line += buf;
+    }
     if (free_unconverged > 0 || nudged_unconverged > 0)
       line += "; warning: relaxations missed their grad_tol in " + std::to_string(free_unconverged) + " free / " +
               std::to_string(nudged_unconverged) + " nudged phases of " + std::to_string(batches) +

@@ -147,7 +147,10 @@ class Trainer {
   EstimateSummary train_batch(const LabelledImages<T>& data, std::span<const Index> indices) {
     gather(data, indices, x_, target_, model_.output_block().size);
     if constexpr (kTiled) {
-      if (options_.parallel.tiled_update) return train_batch_tiled();
+      // A Langevin estimate averaging several samples per example is not one pair of states.
+      bool pair = true;
+      if constexpr (requires { estimator_.has_pair(); }) pair = estimator_.has_pair();
+      if (options_.parallel.tiled_update && pair) return train_batch_tiled();
     }
     return train_batch_per_chunk();
   }
@@ -207,6 +210,7 @@ class Trainer {
                            const LabelledImages<T>* test = nullptr) {
     const auto start = std::chrono::steady_clock::now();
     free_steps_ = nudged_steps_ = free_norm_ = nudged_norm_ = 0;
+    proposals_ = accepted_ = 0;
     chunk_count_ = 0;
     const Minibatches batches(train.size(), options_.batch_size, options_.seed, std::uint64_t(epoch_));
     EpochMetrics m;
@@ -240,6 +244,7 @@ class Trainer {
     m.nudged_steps = nudged_steps_ / chunks;
     m.free_grad_norm = free_norm_ / chunks;
     m.nudged_grad_norm = nudged_norm_ / chunks;
+    if (proposals_ > 0) m.acceptance = double(accepted_) / double(proposals_);
     const std::string after = "evaluation after epoch " + std::to_string(epoch_ + 1);
     AveragedWeights averaged(*this);  // evaluates the moving average when there is one
     m.eval_train_accuracy = guarded_evaluate(after + " (training subset)", train, options_.eval_train_size).accuracy;
@@ -450,6 +455,8 @@ class Trainer {
     nudged_steps_ += double(c.nudged_phase.steps_accepted);
     free_norm_ += c.free_phase.final_grad_norm;
     nudged_norm_ += c.nudged_phase.final_grad_norm;
+    proposals_ += c.free_phase.proposals + c.nudged_phase.proposals;
+    accepted_ += c.free_phase.accepted + c.nudged_phase.accepted;
     ++chunk_count_;
   }
 
@@ -509,8 +516,9 @@ class Trainer {
   /// Counts (or, with on_unconverged = fail, refuses) relaxations that stopped on their budget
   /// before their tolerance.
   void check_convergence(const EstimateSummary& s, Index b, Index batches, long step_before, EpochMetrics& m) const {
+    // A Langevin phase samples for its steps: it has no tolerance to miss.
     auto missed = [](const RelaxSummary& r, double tol) {
-      return tol > 0 && r.examples > 0 &&
+      return tol > 0 && r.examples > 0 && !is_langevin(r.method) &&
              (r.termination == Termination::step_budget || r.termination == Termination::time_horizon);
     };
     const bool free = missed(s.free_phase, options_.eval_relax.grad_tol);
@@ -561,6 +569,7 @@ class Trainer {
   std::vector<std::shared_ptr<TrainingCallback>> added_;
   bool stop_requested_ = false;
   double free_steps_ = 0, nudged_steps_ = 0, free_norm_ = 0, nudged_norm_ = 0;
+  long proposals_ = 0, accepted_ = 0;  ///< MALA moves in the epoch's training phases
   long chunk_count_ = 0;
   mutable ThreadArena arena_{options_.parallel.threads};  // evaluate() is const and parallel too
   // Buffers reused by every minibatch: no allocation (nor page faults) per step.

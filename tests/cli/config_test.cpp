@@ -276,8 +276,18 @@ TEST(ConfigHostile, OnUnconvergedIsReadAndChecked) {
 
 // The registry's checks of a pair (model, rule) and of the phases a rule can run.
 TEST(ConfigRegistry, UnsupportedCombinationsAreNamed) {
+  expect_rejected("[relax.free]\nmethod = \"mala\"\n[estimator]\nkind = \"recurrent_backprop\"\n",
+                  "relax.free.method = mala: estimator.kind = \"recurrent_backprop\" has no Langevin phases");
   expect_rejected("[relax.free]\nmethod = \"mala\"\n",
-                  "relax.free.method = mala: estimator.kind = \"ep\" has no Langevin phases yet");
+                  "relax.free.method = mala: estimator.kind = \"ep\" samples its phases when relax.nudged.method is");
+  expect_rejected("[langevin]\nchains = 3\nantithetic = true\n", "langevin.antithetic needs an even number of chains");
+  {
+    const RunConfig l = parse("[relax.free]\nmethod = \"mala\"\n[relax.nudged]\nmethod = \"mala\"\n"
+                              "[langevin]\nchains = 4\nsamples = 3\n");
+    EXPECT_EQ(l.langevin.chains, 4);
+    EXPECT_EQ(l.langevin.samples, 3);
+    EXPECT_EQ(parse(ebm::cli::config_to_string(l)).langevin.samples, 3);
+  }
   expect_rejected("[model]\nkind = \"boltzmann\"\n", "model.kind = \"boltzmann\" is not a registered model");
   expect_rejected("[estimator]\nkind = \"stochastic_ep\"\n", "estimator.kind = \"stochastic_ep\" samples its phases");
   expect_rejected("[estimator]\nkind = \"chl\"\nbeta = 0.5\n", "unknown config key 'estimator.beta'");
