@@ -34,6 +34,7 @@ from ._ebm import (  # noqa: F401
     LangevinSummary,
     LayeredHopfield,
     LayeredHopfieldFloat,
+    PredictiveCoding,
     PythonEnergy,
     RelaxSummary,
     TrainingFault,
@@ -66,6 +67,10 @@ def make_model(kind="layered_hopfield", scalar="double", **options):
         if scalar != "double":
             raise InvalidOptions("model.kind = \"xie_seung\" is bound in double only")
         return XieSeung(**options)
+    if kind == "predictive_coding":
+        if scalar != "double":
+            raise InvalidOptions("model.kind = \"predictive_coding\" is bound in double only")
+        return PredictiveCoding(**options)
     raise InvalidOptions(
         'model.kind = "%s" has no Python class (registered: %s)' % (kind, ", ".join(_ebm.kinds()["models"]))
     )

@@ -1,6 +1,7 @@
 // The built-in model kinds as Python classes: LayeredHopfield (double) and LayeredHopfieldFloat
 // (float), XieSeung (double). Each is built from its kind's declared options (the [model] table
 // of the config file, as keyword arguments), exactly as the tool builds it.
+#include "models/predictive_coding.hpp"
 #include "python/src/bind_model.hpp"
 #include "training/checkpoint.hpp"
 
@@ -65,12 +66,29 @@ void bind_xie_seung(py::module_& m) {
   bind_estimate(c);
 }
 
+void bind_predictive_coding(py::module_& m) {
+  using M = PredictiveCoding<double>;
+  py::class_<M> c(m, "PredictiveCoding",
+                  "Predictive coding network (Whittington & Bogacz 2017), F = sum_l |x_l - W_l f(x_{l-1}) - b_l|^2 / "
+                  "(2 Sigma_l); built from the options of model.kind = 'predictive_coding' (sizes, activation, "
+                  "hidden_variance, output_variance, variances, init_seed, init, init_gain, init_gains).");
+  c.def(py::init([](const py::kwargs& kwargs) {
+     return PredictiveCodingKind::make<double>(kind_options<PredictiveCodingKind>(kwargs));
+   }))
+      .def_property_readonly("kind", [](const M&) { return std::string(PredictiveCodingKind::name); })
+      .def_property_readonly("sizes", [](const M& n) { return n.sizes(); })
+      .def_property_readonly("activation", [](const M& n) { return std::string(n.activation().name()); });
+  bind_parameters(c);
+  bind_energy_members(c);
+}
+
 }  // namespace
 
 void bind_builtin_models(py::module_& m) {
   bind_layered_hopfield<double>(m, "LayeredHopfield");
   bind_layered_hopfield<float>(m, "LayeredHopfieldFloat");
   bind_xie_seung(m);
+  bind_predictive_coding(m);
 }
 
 }  // namespace ebm::python
