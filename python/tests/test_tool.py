@@ -98,7 +98,9 @@ def test_the_gil_is_released_during_training(run_config):
     import threading
     import time
 
-    run_config["data"].update(epochs=3, train_size=300, validation_size=0)
+    # Long enough (well over 10 ms even on a fast idle machine) that a Python thread ticking every
+    # 2 ms gets in at least 5 times, which it cannot while the GIL is held.
+    run_config["data"].update(epochs=3, train_size=2000, validation_size=0)
     ticks, done = [], threading.Event()
 
     def other():
