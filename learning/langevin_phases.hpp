@@ -131,19 +131,7 @@ RelaxSummary run_langevin(const Sys& sys, Matrix<typename Sys::Scalar>& s, const
   LangevinOptions lo = langevin_options_of(phase, seed);
   lo.steps = steps;
   lo.antithetic = antithetic;
-  const LangevinSummary l = langevin(sys, s, lo, first_stream, observers...);
-  RelaxSummary r;
-  r.method = phase.method;
-  r.termination = Termination::step_budget;
-  r.steps_accepted = l.steps;
-  r.gradient_evaluations = l.gradient_evaluations;
-  r.t_final = l.t_final;
-  r.final_energy = l.final_energy;
-  r.wall_seconds = l.wall_seconds;
-  r.examples = l.examples;
-  r.proposals = l.proposals;
-  r.accepted = l.accepted;
-  return r;
+  return relax_summary_of(langevin(sys, s, lo, first_stream, observers...), phase.method);
 }
 
 /// Appends a phase run after (or beside) `into` on the same examples: counts add up, the final

@@ -28,16 +28,10 @@ inline LangevinOptions langevin_options_of(const RelaxOptions& o, std::uint64_t 
   return l;
 }
 
-/// Runs one phase on `s` (in place). `seed` and `first_example` seed the per-example noise
-/// streams of a Langevin phase (bit-identical for any split of the batch); a deterministic phase
-/// ignores the seed.
-template <Relaxable Sys, class... Obs>
-RelaxSummary run_phase(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxOptions& options,
-                       Index first_example, std::uint64_t seed, Obs&... observers) {
-  if (!is_langevin(options.method)) return relax(sys, s, options, first_example, observers...);
-  const LangevinSummary l = langevin(sys, s, langevin_options_of(options, seed), first_example, observers...);
+/// A Langevin run reported as a phase: its steps, evaluations, time, energy and MALA's acceptance.
+inline RelaxSummary relax_summary_of(const LangevinSummary& l, Method method) {
   RelaxSummary r;
-  r.method = options.method;
+  r.method = method;
   r.termination = Termination::step_budget;  // a chain runs its steps; it has no tolerance to meet
   r.steps_accepted = l.steps;
   r.gradient_evaluations = l.gradient_evaluations;
@@ -48,6 +42,17 @@ RelaxSummary run_phase(const Sys& sys, Matrix<typename Sys::Scalar>& s, const Re
   r.proposals = l.proposals;
   r.accepted = l.accepted;
   return r;
+}
+
+/// Runs one phase on `s` (in place). `seed` and `first_example` seed the per-example noise
+/// streams of a Langevin phase (bit-identical for any split of the batch); a deterministic phase
+/// ignores the seed.
+template <Relaxable Sys, class... Obs>
+RelaxSummary run_phase(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxOptions& options,
+                       Index first_example, std::uint64_t seed, Obs&... observers) {
+  if (!is_langevin(options.method)) return relax(sys, s, options, first_example, observers...);
+  return relax_summary_of(langevin(sys, s, langevin_options_of(options, seed), first_example, observers...),
+                          options.method);
 }
 
 /// The free phase of `free` on `s`: run_phase(), except for a model whose free fixed point is known in
