@@ -142,13 +142,12 @@ int gradcheck_command(const RunConfig& c, const CommandArgs& args) {
     if constexpr (requires { net.activation(); })
       require<InvalidOptions>(
           net.activation().kind() != Activation::Kind::hard_sigmoid,
-          "gradcheck compares with the exact implicit gradient and with EP's expansion in β, which both need a C² "
-          "energy; the hard sigmoid's kinks (ρ' jumps at 0 and 1) break it: a unit sitting on a kink has no Hessian, "
-          "and one inside the flat part has a zero gradient whatever the estimator does. What the theory still "
-          "allows there (the fixed point as a box-constrained minimum, clipped units held at their bounds, the "
-          "implicit gradient over the others) is not computed by this build. Check the same weights with a "
-          "smooth activation, --set model.activation=logistic (or tanh): that is a different energy, and the "
-          "header says so");
+          "gradcheck judges estimators by their orders in β, which need a C² energy; the hard sigmoid's kinks "
+          "(ρ' jumps at 0 and 1) break it: a unit sitting on a kink has no Hessian, and one inside the flat part "
+          "has a zero gradient whatever the estimator does. The exact gradient (recurrent_backprop) does hold the "
+          "clipped units at their bounds, but EP's error against it has no order in β to judge there. Check the "
+          "same weights with a smooth activation, --set model.activation=logistic (or tanh): that is a different "
+          "energy, and the header says so");
     const auto data = some_examples(c, args.examples);
     require<InvalidOptions>(data.images.rows() == net.input_size(), "the network has ", net.input_size(),
                             " inputs but the images have ", data.images.rows(), " pixels");
