@@ -67,6 +67,11 @@ struct OptimizerOptions {
   /// progress (one epoch's test accuracy swung by ±1 point between seeds); the average keeps the
   /// progress and drops the noise of the last steps. 0 = the last weights.
   double average_decay = 0.0;
+  /// Decoupled weight decay λ (AdamW, Loshchilov & Hutter 2019): each step also shrinks every
+  /// parameter by its rate times λ, θ ← θ − η·λ·θ, apart from the gradient step (so Adam's
+  /// normalisation does not rescale it, as it would an L2 term in the cost). Why: the long run
+  /// overfits after about 20 epochs (train 96.5%, test falling); 0 = off.
+  double weight_decay = 0.0;
 
   static constexpr auto fields() {
     using O = OptimizerOptions;
@@ -83,6 +88,8 @@ struct OptimizerOptions {
         field("average_decay", &O::average_decay,
               "evaluate and checkpoint a moving average of the weights with this decay per step (0 = off)",
               checks::InRange{0, 1}),
+        field("weight_decay", &O::weight_decay, "decoupled weight decay: each step θ ← θ − rate·weight_decay·θ (0 = off)",
+              checks::NonNegative{}),
     };
   }
 
@@ -171,6 +178,8 @@ class Optimizer {
     Eigen::Map<Vector<T>> p(params + begin, count);
     const Eigen::Map<const Vector<T>> g(grad_slice, count);
     const auto rate = rates_.segment(begin, count).array() * factor_;
+    // Decay first, from the parameters the gradient was taken at (AdamW's order).
+    if (options_.weight_decay > 0) p.array() -= rate * T(options_.weight_decay) * p.array();
     if (options_.method == OptimizerMethod::adam) {
       const T b1 = T(options_.beta1), b2 = T(options_.beta2);
       auto m = first_.segment(begin, count);

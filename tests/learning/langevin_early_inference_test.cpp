@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "learning/early_inference.hpp"
+#include "learning/order_verdict.hpp"
 #include "learning_util.hpp"
 
 namespace ebm {
@@ -29,25 +30,14 @@ std::vector<Eigen::MatrixXd> chain_signals(const LayeredHopfield<double>& net, c
   return g;
 }
 
-double fitted_slope(const std::vector<double>& x, const std::vector<double>& y) {
-  double mx = 0, my = 0, sxy = 0, sxx = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) mx += std::log(x[i]), my += std::log(y[i]);
-  mx /= double(x.size()), my /= double(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    sxy += (std::log(x[i]) - mx) * (std::log(y[i]) - my);
-    sxx += (std::log(x[i]) - mx) * (std::log(x[i]) - mx);
-  }
-  return sxy / sxx;
-}
-
 constexpr double kBeta = 0.1, kEps = 0.5;
 
-struct Problem {
+struct LangevinEiProblem {
   test::SmallProblem p;
   Eigen::MatrixXd s0, d;
   Index L;
   std::vector<Eigen::MatrixXd> g;
-  Problem() : s0(p.free_state()), L(p.net.num_layers()) {
+  LangevinEiProblem() : s0(p.free_state()), L(p.net.num_layers()) {
     // A near target (THEORY.md §2: the O(β²) term is then below 0.02β of the signal).
     d = Eigen::MatrixXd(p.net.layer(s0, L)) + 0.02 * test::uniform_matrix(2, p.x.cols(), -1, 1, 99);
     g = chain_signals(p.net, s0, d);
@@ -89,7 +79,7 @@ struct Problem {
 // T → 0, to the deterministic O(β) one), and against the deterministic first change (an O(T)
 // bias: fitted slope 1, antithetic chains so that the O(√T) noise cancels in pairs).
 TEST(LangevinEarlyInference, ChainMeanFirstChangeIsTheBackpropagatedErrorPerLayer) {
-  const Problem pr;
+  const LangevinEiProblem pr;
   const std::vector<double> temperatures{1e-2, 5e-3, 2.5e-3, 1.25e-3};
   for (Method m : {Method::ula}) {
     for (Index k = 0; k < pr.L; ++k) {
@@ -106,7 +96,7 @@ TEST(LangevinEarlyInference, ChainMeanFirstChangeIsTheBackpropagatedErrorPerLaye
       test::report("early inference " + what + ": error vs backprop at T = 1e-2", vs_backprop.front());
       test::report("early inference " + what + ": error vs backprop at T = 1.25e-3", vs_backprop.back());
       test::report("early inference " + what + ": bias vs deterministic at T = 1.25e-3", vs_det.back());
-      const double slope = fitted_slope(temperatures, vs_det);
+      const double slope = fitted_order(temperatures, vs_det);
       test::report("early inference " + what + ": fitted slope of the bias against T", slope);
       EXPECT_LE(det_error, 0.02 * kBeta) << what;
       EXPECT_LE(vs_backprop.back(), 0.02 * kBeta + vs_det.back()) << what;
@@ -125,7 +115,7 @@ TEST(LangevinEarlyInference, ChainMeanFirstChangeIsTheBackpropagatedErrorPerLaye
 // the difference carries an O(√T) noise not divided away, and at 256 chains the error against
 // backprop is many times larger.
 TEST(LangevinEarlyInference, ChainMeanConvergesAsOneOverSquareRootOfChains) {
-  const Problem pr;
+  const LangevinEiProblem pr;
   const double t = 1e-2;
   const std::vector<double> chains{16, 64, 256};
   for (Index k = 1; k < pr.L; ++k) {  // the output's first change, −βε∂C/∂y, has no noise with shared noise
@@ -138,7 +128,7 @@ TEST(LangevinEarlyInference, ChainMeanConvergesAsOneOverSquareRootOfChains) {
         e += test::relative_error(pr.first_change(k, Method::ula, t, long(n), false, true, seed), limit) / 4;
       noise.push_back(e);
     }
-    const double slope = fitted_slope(chains, noise);
+    const double slope = fitted_order(chains, noise);
     const std::string what = "layer " + std::to_string(pr.L - k);
     test::report("early inference " + what + ": noise at 16 chains", noise.front());
     test::report("early inference " + what + ": noise at 256 chains", noise.back());
@@ -161,7 +151,7 @@ TEST(LangevinEarlyInference, ChainMeanConvergesAsOneOverSquareRootOfChains) {
 // T → 0. The chain mean then misses backprop's error by more than the signal itself: use ULA for
 // the early steps (MALA's exact invariant law only matters for long, averaged phases).
 TEST(LangevinEarlyInference, MalaDecouplesTheChainsOfTheEarlySteps) {
-  const Problem pr;
+  const LangevinEiProblem pr;
   for (Index k = 1; k < pr.L; ++k) {
     const double ula = test::relative_error(pr.first_change(k, Method::ula, 1.25e-3, 256, true), pr.backprop(k));
     const double mala = test::relative_error(pr.first_change(k, Method::mala, 1.25e-3, 256, true), pr.backprop(k));

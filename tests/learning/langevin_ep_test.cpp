@@ -20,7 +20,7 @@
 namespace ebm {
 namespace {
 
-struct Problem {
+struct LangevinEpProblem {
   test::SmallProblem p{{3, 5, 4, 2}, 4, 7};
 
   EPOptions options(double beta, EPVariant variant, bool shared, std::uint64_t seed = 21) const {
@@ -48,7 +48,7 @@ struct Problem {
 };
 
 void check_order(EPVariant variant, double order, double lo, double hi, const std::vector<double>& betas) {
-  const Problem pr;
+  const LangevinEpProblem pr;
   std::vector<Eigen::VectorXd> g;
   for (double b : betas) g.push_back(pr.estimate(pr.options(b, variant, true)));
   const double f = std::pow(2.0, order);
@@ -84,7 +84,7 @@ TEST(LangevinEP, SharedNoiseBiasIsSecondOrderInBetaSymmetric) {
 // divided by β); with shared noise it stays flat in β. The two cost the same steps, so the
 // variance ratio is also the ratio of variance per unit of compute.
 TEST(LangevinEP, IndependentNoiseCostsAVariancePenaltyGrowingAsOneOverBetaSquared) {
-  const Problem pr;
+  const LangevinEpProblem pr;
   const int replicates = 12;
   auto total_variance = [&](double beta, bool shared, double* seconds) {
     std::vector<Eigen::VectorXd> runs;
@@ -125,7 +125,7 @@ TEST(LangevinEP, IndependentNoiseCostsAVariancePenaltyGrowingAsOneOverBetaSquare
 // into another basin than its free twin; the coupling is lost and the estimate does not approach
 // deterministic EP as T → 0. Starting the pair from the free phase's end keeps it coupled.
 TEST(LangevinEP, ThePairStartsFromTheFreePhaseEnd) {
-  const Problem pr;
+  const LangevinEpProblem pr;
   EPOptions d;
   d.beta = 0.05;
   d.free = d.nudged = test::tight_relax();
@@ -154,7 +154,7 @@ TEST(LangevinEP, ThePairStartsFromTheFreePhaseEnd) {
 
 // Noise streams follow (seed, example, chain): splitting the batch changes nothing but rounding.
 TEST(LangevinEP, SplittingTheBatchDoesNotChangeTheEstimate) {
-  const Problem pr;
+  const LangevinEpProblem pr;
   for (Method m : {Method::ula, Method::mala}) {
     EPOptions o = pr.options(0.1, EPVariant::one_sided, true);
     o.free.method = o.nudged.method = m;

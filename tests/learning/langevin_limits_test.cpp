@@ -17,22 +17,11 @@
 #include "learning/contrastive_hebbian.hpp"
 #include "learning/early_inference.hpp"
 #include "learning/equilibrium_prop.hpp"
+#include "learning/order_verdict.hpp"
 #include "learning_util.hpp"
 
 namespace ebm {
 namespace {
-
-/// Least-squares slope of log y against log x.
-double fitted_slope(const std::vector<double>& x, const std::vector<double>& y) {
-  double mx = 0, my = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) mx += std::log(x[i]) / double(x.size()), my += std::log(y[i]) / double(x.size());
-  double sxy = 0, sxx = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    sxy += (std::log(x[i]) - mx) * (std::log(y[i]) - my);
-    sxx += (std::log(x[i]) - mx) * (std::log(x[i]) - mx);
-  }
-  return sxy / sxx;
-}
 
 const std::vector<double> kTemperatures{8e-3, 4e-3, 2e-3, 1e-3};
 
@@ -67,7 +56,7 @@ Curve error_against_temperature(const std::string& name, const std::function<Eig
     c.errors.push_back(test::relative_error(langevin(t), deterministic));
     test::report(name + " relative error vs deterministic at T = " + std::to_string(t), c.errors.back());
   }
-  c.slope = fitted_slope(kTemperatures, c.errors);
+  c.slope = fitted_order(kTemperatures, c.errors);
   test::report(name + " fitted slope of the error against T", c.slope);
   return c;
 }

@@ -55,10 +55,10 @@ double layer_error(const PredictiveCoding<double>& net, const Eigen::VectorXd& e
 }
 
 /// THEORY.md §5's reference problem: sizes [3, 5, 4, 2], tanh, weights U(±1), a batch of 4.
-struct Problem {
+struct PcProblem {
   PredictiveCoding<double> net{{3, 5, 4, 2}, Activation::Kind::tanh};
   Eigen::MatrixXd x, d;
-  explicit Problem(std::uint64_t seed, std::vector<Index> sizes = {3, 5, 4, 2}) : net(sizes, Activation::Kind::tanh) {
+  explicit PcProblem(std::uint64_t seed, std::vector<Index> sizes = {3, 5, 4, 2}) : net(sizes, Activation::Kind::tanh) {
     net.params() = test::uniform_matrix(net.params().size(), 1, -1, 1, seed);
     x = test::uniform_matrix(sizes.front(), 4, 0, 1, seed, 1);
     d = test::uniform_matrix(sizes.back(), 4, -1, 1, seed, 2);
@@ -86,7 +86,7 @@ Eigen::VectorXd estimate(const PredictiveCodingRule<double>& rule, const Predict
 }
 
 TEST(PredictiveCodingBackprop, FeedForwardBackpropMatchesFiniteDifferencesAndTheImplicitGradient) {
-  Problem p(1);
+  PcProblem p(1);
   const Eigen::VectorXd bp = reference_backprop(p.net, p.x, p.d);
   // Finite differences of J(θ) = Σ C(y(θ), d).
   const Eigen::VectorXd theta = p.net.params();
@@ -113,7 +113,7 @@ TEST(PredictiveCodingRule, RelaxedErrorFallsAsTheInverseVarianceRatio) {
   const std::vector<double> ratios = {1, 4, 16, 64, 256, 1024};
   const PredictiveCodingRule<double> rule(tight());
   for (std::uint64_t seed : {1u, 2u, 3u}) {
-    Problem p(seed);
+    PcProblem p(seed);
     const Eigen::VectorXd bp = reference_backprop(p.net, p.x, p.d);
     std::vector<double> errors, asym_ratios, asym_errors;
     for (double ratio : ratios) {
@@ -139,7 +139,7 @@ TEST(PredictiveCodingRule, RelaxedErrorFallsAsTheInverseVarianceRatio) {
 // With the output nudged instead of clamped the rule is EP's one-sided estimate on the PC energy:
 // the same numbers as EquilibriumProp, and an error that halves with β.
 TEST(PredictiveCodingRule, NudgedOutputIsEquilibriumPropagationOnThisEnergy) {
-  Problem p(4);
+  PcProblem p(4);
   const Eigen::VectorXd bp = reference_backprop(p.net, p.x, p.d);
   std::vector<double> betas = {0.04, 0.02, 0.01}, errors;
   for (double beta : betas) {
@@ -164,7 +164,7 @@ TEST(PredictiveCodingRule, NudgedOutputIsEquilibriumPropagationOnThisEnergy) {
 // from then on: after L − 1 synchronous steps the update is backprop's to rounding, and not before.
 TEST(PredictiveCodingRule, FixedPredictionEqualsBackpropAfterLMinusOneStepsAndNotBefore) {
   for (const std::vector<Index>& sizes : {std::vector<Index>{3, 5, 4, 2}, std::vector<Index>{3, 6, 5, 4, 2}}) {
-    Problem p(5, sizes);
+    PcProblem p(5, sizes);
     const Index L = p.net.num_layers();
     const Eigen::VectorXd bp = reference_backprop(p.net, p.x, p.d);
     for (long steps = 1; steps <= L + 1; ++steps) {
@@ -193,7 +193,7 @@ TEST(PredictiveCodingRule, FixedPredictionEqualsBackpropAfterLMinusOneStepsAndNo
 
 // Any cost: with cross-entropy on the (linear) outputs the fixed-prediction update is still backprop's.
 TEST(PredictiveCodingRule, FixedPredictionWithCrossEntropyIsBackprop) {
-  Problem p(6);
+  PcProblem p(6);
   p.d = Eigen::MatrixXd::Zero(2, 4);
   for (Index j = 0; j < 4; ++j) p.d(j % 2, j) = 1;
   const PredictiveCodingRule<double, CrossEntropy<double>> rule(tight(PCVariant::fixed_prediction));

@@ -14,17 +14,17 @@ static_assert(HasSecondOrder<PredictiveCoding<double>>);
 static_assert(HasInputDrive<PredictiveCoding<double>>);
 static_assert(HasFreeFixedPoint<PredictiveCoding<double>>);
 
-struct Case {
+struct PcCase {
   std::vector<Index> sizes;
   Activation::Kind f;
 };
 
-class PredictiveCodingDerivatives : public ::testing::TestWithParam<Case> {
+class PredictiveCodingDerivatives : public ::testing::TestWithParam<PcCase> {
  protected:
   /// A network with random weights and unequal variances, a random input and a random state
   /// (away from the feed-forward pass, so that every ε and every term is nonzero).
   PredictiveCoding<double> make(std::uint64_t seed) const {
-    const Case& c = GetParam();
+    const PcCase& c = GetParam();
     std::vector<double> variances;
     for (std::size_t k = 1; k < c.sizes.size(); ++k) variances.push_back(0.5 + 0.75 * double(k));
     PredictiveCoding<double> net(c.sizes, c.f, variances);
@@ -137,9 +137,9 @@ TEST_P(PredictiveCodingDerivatives, FreeFixedPointIsTheFeedForwardPassWithZeroEn
 
 INSTANTIATE_TEST_SUITE_P(
     LayersAndActivations, PredictiveCodingDerivatives,
-    ::testing::Values(Case{{3, 2}, Activation::Kind::tanh}, Case{{3, 5, 4, 2}, Activation::Kind::tanh},
-                      Case{{3, 5, 4, 2}, Activation::Kind::logistic}, Case{{2, 3, 4, 5, 3}, Activation::Kind::tanh}),
-    [](const ::testing::TestParamInfo<Case>& info) {
+    ::testing::Values(PcCase{{3, 2}, Activation::Kind::tanh}, PcCase{{3, 5, 4, 2}, Activation::Kind::tanh},
+                      PcCase{{3, 5, 4, 2}, Activation::Kind::logistic}, PcCase{{2, 3, 4, 5, 3}, Activation::Kind::tanh}),
+    [](const ::testing::TestParamInfo<PcCase>& info) {
       std::string name;
       for (Index n : info.param.sizes) name += std::to_string(n) + "_";
       return name + std::string(Activation(info.param.f).name());

@@ -128,6 +128,29 @@ TEST(Optimizer, MovingAverageOfTheWeights) {
   EXPECT_NE(why.find("optimizer.average_decay"), std::string::npos) << why;
 }
 
+// Decoupled weight decay: θ ← θ − η·λ·θ − (the method's step), the decay taken at the parameters
+// the gradient was computed at. With a zero gradient Adam's step is 0, so only the decay acts:
+// θ_n = (1 − ηλ)^n θ_0 under the schedule's factor.
+TEST(Optimizer, DecoupledWeightDecay) {
+  OptimizerOptions o;
+  o.learning_rate = 0.5;
+  o.weight_decay = 0.1;
+  ebm::Optimizer<double> sgd(o, {{"w", 0, 2, 1}}, 2);
+  V p = vec({2, -4});
+  sgd.step(p, vec({1, 2}));  // (2, −4) − 0.05·(2, −4) − 0.5·(1, 2)
+  EXPECT_LT((p - vec({1.4, -4.8})).cwiseAbs().maxCoeff(), 1e-15);
+  o.method = ebm::OptimizerMethod::adam;
+  ebm::Optimizer<double> adam(o, {{"w", 0, 2, 1}}, 2);
+  adam.set_rate_factor(0.5);
+  V q = vec({2, -4});
+  for (int n = 0; n < 10; ++n) adam.step(q, vec({0, 0}));
+  EXPECT_LT((q - std::pow(1 - 0.25 * 0.1, 10) * vec({2, -4})).cwiseAbs().maxCoeff(), 1e-14);
+  o.weight_decay = -1;
+  std::string why;
+  EXPECT_FALSE(o.is_valid(&why));
+  EXPECT_NE(why.find("optimizer.weight_decay"), std::string::npos) << why;
+}
+
 TEST(Optimizer, ValidationNamesTheField) {
   auto why = [](OptimizerOptions o) {
     std::string w;

@@ -219,7 +219,7 @@ TEST(EarlyStopping, StopsAfterPatienceEpochsWithoutImprovement) {
 
 // ---- Equilibrium Propagation on a Fashion-MNIST subset -------------------------------------
 
-const ebm::LabelledImages<float>& fashion() {
+const ebm::LabelledImages<float>& fashion_t10k() {
   static const auto data = ebm::load_fashion_mnist<float>(ebm::kDebianFashionMnistDir, "t10k");
   return data;
 }
@@ -257,10 +257,10 @@ ebm::Vector<float> train_ep(ebm::test::RunSettings c, const ebm::LabelledImages<
 }
 
 TEST(TrainerEP, LearnsAFashionMnistSubset) {
-  const auto train = ebm::head(fashion(), 2000);
+  const auto train = ebm::head(fashion_t10k(), 2000);
   std::vector<ebm::Index> rest(400);
   for (ebm::Index i = 0; i < 400; ++i) rest[std::size_t(i)] = 9000 + i;
-  const auto test = ebm::subset(fashion(), std::span<const ebm::Index>(rest));
+  const auto test = ebm::subset(fashion_t10k(), std::span<const ebm::Index>(rest));
   ebm::test::RunSettings c = ep_config();
   c.data.epochs = 5;
   ebm::LayeredHopfield<float> net(c.model.sizes, c.model.activation);
@@ -279,7 +279,7 @@ TEST(TrainerEP, LearnsAFashionMnistSubset) {
 }
 
 TEST(TrainerEP, OneAndTwoThreadsGiveBitIdenticalWeights) {
-  const auto train = ebm::head(fashion(), 200);
+  const auto train = ebm::head(fashion_t10k(), 200);
   ebm::test::RunSettings c = ep_config();
   c.estimator.variant = ebm::EPVariant::random_sign;  // the sign draw must not depend on threads either
   c.optimizer.method = ebm::OptimizerMethod::adam;
@@ -300,7 +300,7 @@ TEST(TrainerEP, OneAndTwoThreadsGiveBitIdenticalWeights) {
 // SGD step from the same weights must agree to float rounding, for every EP variant (the
 // random-sign variant folds a negative β into the order of its pair) and for CHL.
 TEST(TrainerEP, TiledUpdateMatchesTheSumOfPerChunkEstimates) {
-  const auto train = ebm::head(fashion(), 200);
+  const auto train = ebm::head(fashion_t10k(), 200);
   static_assert(ebm::Trainer<ebm::LayeredHopfield<float>, ebm::EquilibriumProp<float>>::kTiled);
   static_assert(ebm::Trainer<ebm::LayeredHopfield<float>, ebm::ContrastiveHebbian<float>>::kTiled);
   for (const auto variant : {ebm::EPVariant::one_sided, ebm::EPVariant::symmetric, ebm::EPVariant::random_sign}) {
@@ -340,7 +340,7 @@ TEST(TrainerEP, TiledUpdateMatchesTheSumOfPerChunkEstimates) {
 using TrainerResume = TempDir;
 
 TEST_F(TrainerResume, ResumedRunMatchesUninterruptedRun) {
-  const auto train = ebm::head(fashion(), 100);
+  const auto train = ebm::head(fashion_t10k(), 100);
   ebm::test::RunSettings c = ep_config();
   c.optimizer.method = ebm::OptimizerMethod::adam;  // so that the optimizer state matters
   c.optimizer.learning_rate = 0.005;
@@ -366,7 +366,7 @@ TEST_F(TrainerResume, ResumedRunMatchesUninterruptedRun) {
 // optimizer's iterate: a resumed run continues both exactly, and the evaluation differs from the
 // iterate's.
 TEST_F(TrainerResume, AveragedWeightsAreCheckpointedAndResumedExactly) {
-  const auto train = ebm::head(fashion(), 100);
+  const auto train = ebm::head(fashion_t10k(), 100);
   ebm::test::RunSettings c = ep_config();
   c.optimizer.method = ebm::OptimizerMethod::adam;
   c.optimizer.learning_rate = 0.005;
@@ -390,10 +390,10 @@ namespace {
 /// Each of CHL and early inference trains the Fashion-MNIST subset above chance by a margin.
 template <class E>
 double train_other(const E& estimator, const ebm::test::RunSettings& c) {
-  const auto train = ebm::head(fashion(), 1000);
+  const auto train = ebm::head(fashion_t10k(), 1000);
   std::vector<ebm::Index> rest(300);
   for (ebm::Index i = 0; i < 300; ++i) rest[std::size_t(i)] = 9000 + i;
-  const auto test = ebm::subset(fashion(), std::span<const ebm::Index>(rest));
+  const auto test = ebm::subset(fashion_t10k(), std::span<const ebm::Index>(rest));
   ebm::LayeredHopfield<float> net(c.model.sizes, c.model.activation);
   net.init_glorot(c.model.init_seed);
   ebm::Optimizer<float> opt(c.optimizer, net.param_blocks(), net.params().size());
