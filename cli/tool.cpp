@@ -3,15 +3,28 @@
 // tool, the tests and any program that adds its own kinds.
 #include <CLI/CLI.hpp>
 
+#include <utility>
+
 #include "cli/builtin_models.hpp"
 #include "cli/registry.hpp"
 #include "cli/tool.hpp"
 
 namespace ebm::cli {
 
+// Defined in cli/kind_instances.hpp and instantiated, one kind and part per translation unit, by
+// cli/kind_instances.cpp; here only declared, so that this file compiles none of it.
+template <std::size_t I>
+void register_builtin_kind(Registry& registry);
+
+static_assert(std::tuple_size_v<BuiltinModels> == EBM_BUILTIN_KIND_COUNT,
+              "cli/CMakeLists.txt compiles cli/kind_instances.cpp for EBM_BUILTIN_KIND_COUNT kinds: set it to the "
+              "number of kinds in BuiltinModels (cli/builtin_models.hpp)");
+
 void register_builtins(Registry& registry) {
   if (registry.has_model(std::tuple_element_t<0, BuiltinModels>::name)) return;
-  register_models<BuiltinModels>(registry);
+  [&]<std::size_t... I>(std::index_sequence<I...>) {
+    (register_builtin_kind<I>(registry), ...);
+  }(std::make_index_sequence<std::tuple_size_v<BuiltinModels>>{});
 }
 
 /// Shorthand flags of `ebm train`, each a --set of one declared field.
