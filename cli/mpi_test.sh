@@ -94,8 +94,8 @@ set -e
 
 # A rank killed (SIGKILL) during training: the job stops with a non-zero status, nothing is left
 # running, the files on disk are whole, and resuming gives the uninterrupted run's weights.
-train long_ref 0 --epochs 40 || fail "one process, 40 epochs: $(cat long_ref.log)"
-mpi 3 "$EBM" train --config run.toml --out killed --epochs 40 > killed.log 2>&1 &
+train long_ref 0 --epochs 20 || fail "one process, 20 epochs: $(cat long_ref.log)"
+mpi 3 "$EBM" train --config run.toml --out killed --epochs 20 > killed.log 2>&1 &
 job=$!
 victim=
 for _ in $(seq 1 500); do  # wait for the first checkpoint, then find rank 1
@@ -116,7 +116,7 @@ set -e
 sleep 0.2
 ! pgrep -f "$EBM train --config run.toml --out killed" > /dev/null || fail "processes left running after the kill"
 "$EBM" inspect killed/checkpoint.bin > /dev/null || fail "the checkpoint left by the killed job does not read"
-train killed 2 --epochs 40 --resume killed/checkpoint.bin || fail "resume after the kill: $(cat killed.log)"
+train killed 2 --epochs 20 --resume killed/checkpoint.bin || fail "resume after the kill: $(cat killed.log)"
 diff <(crc long_ref/checkpoint.bin) <(crc killed/checkpoint.bin) || fail "killed and resumed: other weights"
 
 # A sweep of 4 configurations on 2 ranks, then again (everything skipped), then its first run
