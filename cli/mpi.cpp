@@ -28,6 +28,17 @@
 namespace ebm::cli {
 namespace {
 
+/// Waits for a non-blocking operation, yielding the core after a short spin: a blocking MPI call
+/// busy-polls, which takes a core away from the ranks still computing when ranks share cores
+/// (and from the plotting script at the end of a sweep).
+void wait(MPI_Request& request) {
+  int done = 0;
+  for (int polls = 0; !done; ++polls) {
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (!done && polls > 200) std::this_thread::sleep_for(std::chrono::microseconds(polls > 2000 ? 1000 : 20));
+  }
+}
+
 class MpiCollective : public Collective {
  public:
   MpiCollective() {
@@ -45,7 +56,9 @@ class MpiCollective : public Collective {
                    "MPI: a message of ", mine.size(), " bytes is beyond MPI's int counts");
     const int length = int(mine.size());
     std::vector<int> lengths(static_cast<std::size_t>(size_)), offsets(static_cast<std::size_t>(size_));
-    check(MPI_Allgather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, MPI_COMM_WORLD), "MPI_Allgather");
+    MPI_Request request;
+    check(MPI_Iallgather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, MPI_COMM_WORLD, &request), "MPI_Iallgather");
+    wait(request);
     long total = 0;
     for (int p = 0; p < size_; ++p) {
       offsets[std::size_t(p)] = int(total);
@@ -54,9 +67,10 @@ class MpiCollective : public Collective {
     require<Error>(total <= long(std::numeric_limits<int>::max()), "MPI: ", total,
                    " bytes in one all-gather is beyond MPI's int counts (use a smaller minibatch)");
     std::string all(std::size_t(total), '\0');
-    check(MPI_Allgatherv(mine.data(), length, MPI_BYTE, all.data(), lengths.data(), offsets.data(), MPI_BYTE,
-                         MPI_COMM_WORLD),
-          "MPI_Allgatherv");
+    check(MPI_Iallgatherv(mine.data(), length, MPI_BYTE, all.data(), lengths.data(), offsets.data(), MPI_BYTE,
+                          MPI_COMM_WORLD, &request),
+          "MPI_Iallgatherv");
+    wait(request);
     received_ += std::uint64_t(total - length) + sizeof(int) * std::uint64_t(size_ - 1);
     std::vector<std::string> parts(static_cast<std::size_t>(size_));
     for (int p = 0; p < size_; ++p)
@@ -106,7 +120,9 @@ std::shared_ptr<Collective> start_mpi(int& argc, char**& argv) {
 int finish_mpi(const std::shared_ptr<Collective>& group, int status) {
   if (!group) return status;
   if (status == 0) {
-    MPI_Barrier(finish_comm);
+    MPI_Request request;
+    MPI_Ibarrier(finish_comm, &request);
+    wait(request);
   } else {
     // Did every process stop (the same error everywhere), or this one alone?
     MPI_Request request;

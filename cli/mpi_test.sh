@@ -83,14 +83,14 @@ set +e
 train fault 2 --lr 1e12 --set optimizer.average_decay=0; rc=$?
 set -e
 [ "$rc" -eq 2 ] || fail "a fault under mpirun gave status $rc, not 2: $(cat fault.log)"
-[ "$(grep -c 'training stopped' fault.log)" -eq 1 ] || fail "not one message for a fault: $(cat fault.log)"
+[ "$(grep -c '^error: training stopped' fault.log)" -eq 1 ] || fail "not one message for a fault: $(cat fault.log)"
 
 # A missing data file: status 1, one message.
 set +e
 train missing 3 --set data.train_images=\"$dir/nothing\"; rc=$?
 set -e
 [ "$rc" -eq 1 ] || fail "a missing file under mpirun gave status $rc, not 1: $(cat missing.log)"
-[ "$(grep -c 'nothing' missing.log)" -eq 1 ] || fail "not one message for a missing file: $(cat missing.log)"
+[ "$(grep -c '^error: .*nothing' missing.log)" -eq 1 ] || fail "not one message for a missing file: $(cat missing.log)"
 
 # A rank killed (SIGKILL) during training: the job stops with a non-zero status, nothing is left
 # running, the files on disk are whole, and resuming gives the uninterrupted run's weights.
@@ -119,16 +119,18 @@ sleep 0.2
 train killed 2 --epochs 20 --resume killed/checkpoint.bin || fail "resume after the kill: $(cat killed.log)"
 diff <(crc long_ref/checkpoint.bin) <(crc killed/checkpoint.bin) || fail "killed and resumed: other weights"
 
-# A sweep of 4 configurations on 2 ranks, then again (everything skipped), then its first run
+# A sweep of 4 configurations on 2 ranks, then again (everything skipped, and plotted), then its first run
 # compared with the same training done directly.
 grid=(--grid optimizer.learning_rate=0.01,0.02 --grid estimator.beta=0.3,0.6)
-mpi 2 "$EBM" sweep --config run.toml --set data.epochs=2 "${grid[@]}" --out sw > sweep.log 2>&1 || fail "sweep: $(cat sweep.log)"
+mpi 2 "$EBM" sweep --config run.toml --set data.epochs=2 "${grid[@]}" --out sw --script "" > sweep.log 2>&1 || fail "sweep: $(cat sweep.log)"
 [ "$(wc -l < sw/sweep.csv)" -eq 5 ] || fail "sweep.csv is not a header and 4 rows: $(cat sw/sweep.csv)"
 [ "$(grep -c ',finished,' sw/sweep.csv)" -eq 4 ] || fail "not every run finished: $(cat sw/sweep.csv)"
 head -1 sw/sweep.csv | grep -q '^run,status,dir,optimizer.learning_rate,estimator.beta,epoch,' \
   || fail "sweep.csv header: $(head -1 sw/sweep.csv)"
 mpi 2 "$EBM" sweep --config run.toml --set data.epochs=2 "${grid[@]}" --out sw > sweep2.log 2>&1 || fail "sweep again: $(cat sweep2.log)"
 [ "$(grep -c 'skipped' sweep2.log)" -eq 4 ] || fail "the second sweep did not skip the 4 finished runs: $(cat sweep2.log)"
+# The plot (matplotlib takes seconds to start: only this once).
+[ -s sw/sweep.png ] || fail "no sweep.png: $(cat sweep2.log)"
 train direct 0 --epochs 2 --set optimizer.learning_rate=0.01 --set estimator.beta=0.3 || fail "$(cat direct.log)"
 diff <(crc direct/checkpoint.bin) <(crc sw/run_000/checkpoint.bin) || fail "the sweep's run_000 differs from train"
 echo "mpi OK: $(grep params_crc32 one_true.inspect); sweep table $(wc -l < sw/sweep.csv) lines"
