@@ -5,10 +5,10 @@
 // Stopping together: an error that every process meets at the same point (a bad config or data
 // file, a numerical fault, which the trainer agrees on) makes each return the same status; the
 // first process prints the message, the others keep their stderr to themselves. An error that
-// one process meets alone (say it cannot write, or it is killed) leaves the others waiting in a
-// collective call: after a grace period it prints its message and calls MPI_Abort, which makes
-// mpirun stop every process with a non-zero status. mpirun itself stops the job when a process
-// dies. Only the first process writes files, each atomically, so nothing on disk is torn.
+// one process meets alone (say it cannot write) leaves the others waiting in a collective call:
+// after a grace period (10 s, or EBM_MPI_GRACE seconds) it prints its message and calls
+// MPI_Abort, which makes mpirun stop every process with a non-zero status. mpirun itself stops
+// the job when a process dies (killed, out of memory). Only the first process writes files, each atomically, so nothing on disk is torn.
 #include "cli/mpi.hpp"
 
 // The C interface only: Open MPI's deprecated C++ bindings (mpicxx.h) warn under -Wextra.
@@ -128,7 +128,10 @@ int finish_mpi(const std::shared_ptr<Collective>& group, int status) {
     MPI_Request request;
     MPI_Ibarrier(finish_comm, &request);
     int done = 0;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    // The others meet the same error within the time of a step; 10 s by default (EBM_MPI_GRACE).
+    double grace = 10;
+    if (const char* g = std::getenv("EBM_MPI_GRACE")) grace = std::atof(g);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(grace);
     while (!done && std::chrono::steady_clock::now() < deadline) {
       MPI_Test(&request, &done, MPI_STATUS_IGNORE);
       if (!done) std::this_thread::sleep_for(std::chrono::milliseconds(5));

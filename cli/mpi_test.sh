@@ -2,7 +2,8 @@
 # MPI (cli/mpi.cpp, training/collective.hpp): `mpirun -np 2` and `-np 3` train weights
 # bit-identical to one process (params_crc32 of `ebm inspect`, and the metrics), on the tiled
 # and the per-chunk paths; a run started on 2 ranks resumes on 3 to the same weights; a numerical
-# fault and a bad data file stop every rank with one message and the status of one process; a
+# fault and a bad data file stop every rank with one message and the status of one process; an
+# error on one rank alone (rank 0 cannot write) aborts the job with its message; a
 # rank killed with SIGKILL stops the job (non-zero status) and leaves a readable checkpoint
 # that resumes to the same weights; `ebm sweep` over 4 configurations on 2 ranks writes its table,
 # and a second call skips the finished runs.
@@ -91,6 +92,16 @@ train missing 3 --set data.train_images=\"$dir/nothing\"; rc=$?
 set -e
 [ "$rc" -eq 1 ] || fail "a missing file under mpirun gave status $rc, not 1: $(cat missing.log)"
 [ "$(grep -c '^error: .*nothing' missing.log)" -eq 1 ] || fail "not one message for a missing file: $(cat missing.log)"
+
+# An error on rank 0 alone (it cannot write its checkpoint; the others do not write): it prints the
+# message and aborts the job after the grace period, status 1.
+mkdir -p alone/checkpoint.bin/x
+set +e
+EBM_MPI_GRACE=0.5 train alone 3; rc=$?
+set -e
+[ "$rc" -eq 1 ] || fail "an error on rank 0 alone gave status $rc, not 1: $(cat alone.log)"
+grep -q "error: cannot rename the temporary file onto 'alone/checkpoint.bin'" alone.log || fail "no message: $(cat alone.log)"
+grep -q "error: process 0 of 3 stopped alone" alone.log || fail "rank 0 did not stop the others: $(cat alone.log)"
 
 # A rank killed (SIGKILL) during training: the job stops with a non-zero status, nothing is left
 # running, the files on disk are whole, and resuming gives the uninterrupted run's weights.
