@@ -5,10 +5,12 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,7 @@
 #include "solvers/phase.hpp"
 #include "solvers/trace.hpp"
 #include "training/checkpoint.hpp"
+#include "training/collective.hpp"
 #include "training/trainer.hpp"
 
 namespace ebm::cli {
@@ -136,12 +139,24 @@ int train_command(const RunConfig& c, const CommandArgs& args) {
   constexpr bool fixed_nudged = requires { Rule::fixed_nudged_steps; };
   o.nudged_grad_tol = fixed_nudged ? 0.0 : c.relax_nudged.grad_tol;
   o.on_unconverged = c.relax.on_unconverged;
+  o.group = args.group;
+  // Processes other than the first say nothing: they print the same lines (an error on any of
+  // them is agreed on and thrown by all, and rank 0 reports it; see cli/mpi.cpp).
+  const bool quiet = args.group && args.group->rank() != 0;
+  std::ostringstream silenced;
+  std::streambuf* const cout_buffer = quiet ? std::cout.rdbuf(silenced.rdbuf()) : nullptr;
+  struct Restore {
+    std::streambuf* buffer;
+    ~Restore() {
+      if (buffer) std::cout.rdbuf(buffer);
+    }
+  } restore{cout_buffer};
   Trainer<Model, E, AnyCost<T>> trainer(net, estimator, optimizer, o, AnyCost<T>{c.estimator.cost});
   if (!args.resume.empty()) {
     trainer.resume(args.resume);
     std::cout << "resumed from " << args.resume << " after epoch " << trainer.epoch() << '\n';
   }
-  const bool tty = ::isatty(STDOUT_FILENO);
+  const bool tty = !quiet && args.progress && ::isatty(STDOUT_FILENO);
   if (tty) trainer.add_callback(std::make_shared<ProgressBar>());
   if (c.schedule.kind != ScheduleKind::constant)
     trainer.add_callback(std::make_shared<LearningRateSchedule>(
@@ -155,6 +170,12 @@ int train_command(const RunConfig& c, const CommandArgs& args) {
   std::cout << "training " << Kind::name << " by " << Rule::name << " on " << data.train.size() << " examples ("
             << data.validation.size() << " validation, " << data.test.size() << " test, " << data.classes
             << " classes), results in " << c.output.dir << '\n';
+  if (args.group)
+    std::cout << "processes: " << args.group->size() << ", each relaxing its share of the "
+              << (c.data.batch_size + c.parallel.chunk - 1) / c.parallel.chunk << " chunks of a minibatch\n";
+  const auto steps_before = trainer.step();
+  const auto bytes_before = args.group ? args.group->bytes_received() : 0;
+  const auto wall_before = std::chrono::steady_clock::now();
   try {
     trainer.run(data.train, &data.validation, &data.test, [&](const EpochMetrics& m) {
       if (tty) std::cout << '\r' << std::string(80, ' ') << '\r';
@@ -164,6 +185,14 @@ int train_command(const RunConfig& c, const CommandArgs& args) {
       std::cout << "stopped early after epoch " << trainer.epoch() << ": no better validation accuracy for "
                 << c.early_stopping.patience << " epochs (best " << 100 * early->best_accuracy() << "% at epoch "
                 << early->best_epoch() << ")\n";
+    if (args.group && trainer.step() > steps_before) {
+      const double steps = double(trainer.step() - steps_before);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
+      std::cout << "processes: " << args.group->size() << ", " << steps / seconds << " steps/s ("
+                << steps * double(c.data.batch_size) / seconds << " examples/s, evaluations included), "
+                << double(args.group->bytes_received() - bytes_before) / steps
+                << " bytes received per step by rank 0 (evaluations included)\n";
+    }
   } catch (const TrainingFault& e) {
     if (tty) std::cout << '\n';
     std::cout << std::flush;

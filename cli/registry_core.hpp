@@ -21,6 +21,7 @@
 
 namespace ebm {
 class TrainingCallback;
+class Collective;
 }
 
 namespace ebm::cli {
@@ -42,6 +43,10 @@ struct CommandArgs {
   /// train: a TrainingFault propagates to the caller (with its fields) instead of being reported
   /// on stderr as exit status 2; for callers that are not a command line (the Python module).
   bool rethrow_faults = false;
+  /// train: the processes (MPI ranks) that share every minibatch; none: this process alone.
+  std::shared_ptr<Collective> group;
+  /// train: a progress bar on a terminal (off for the runs of a sweep, whose output goes to a log).
+  bool progress = true;
 };
 
 /// A learning rule as the config sees it.

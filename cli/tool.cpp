@@ -8,6 +8,7 @@
 #include "cli/builtin_models.hpp"
 #include "cli/registry.hpp"
 #include "cli/tool.hpp"
+#include "cli/sweep.hpp"
 
 namespace ebm::cli {
 
@@ -111,6 +112,23 @@ int run(int argc, char** argv, const std::string& source_dir) {
   std::string inspect_path;
   inspect->add_option("checkpoint", inspect_path, "checkpoint file")->required();
 
+  // sweep
+  CLI::App* sweep = app.add_subcommand(
+      "sweep", "train many configurations (a grid and/or a list of --set overrides), across MPI ranks if any");
+  SweepArgs sweep_args;
+  sweep_args.script = source_dir + "/scripts/plot.py";
+  sweep->add_option("-c,--config", sweep_args.config, "base TOML config of every run");
+  sweep->add_option("--set", sweep_args.sets, "override a config field in every run (repeatable)");
+  sweep->add_option("--grid", sweep_args.grids,
+                    "FIELD=V1,V2,...: one run per value; several --grid make their product (repeatable)");
+  sweep->add_option("--run", sweep_args.runs, "FIELD=V,FIELD=W,...: one more run with these overrides (repeatable)");
+  sweep->add_option("-o,--out", sweep_args.out, "sweep directory: run_NNN/ per run, sweep.csv, sweep.png")
+      ->capture_default_str();
+  sweep->add_option("--script", sweep_args.script, "the plotting script (empty: no plot)")->capture_default_str();
+  sweep->footer(
+      "Runs go to ranks in turn (run i to rank i mod N); a rerun skips finished runs and resumes the others.\n"
+      "Exit status: 0 every run finished (or stopped on a numerical fault, status 'fault'); 1 otherwise.");
+
   CLI::App* kinds = app.add_subcommand("kinds", "list the registered models, learning rules and relaxation methods");
 
   try {
@@ -130,9 +148,12 @@ int run(int argc, char** argv, const std::string& source_dir) {
         if (train->count(kTrainAliases[i].flag) > 0)
           overrides.push_back(std::string(kTrainAliases[i].field) + "=" + alias_values[i]);
       const RunConfig c = build_config(config_path, overrides);
-      std::filesystem::create_directories(c.output.dir);
-      remove_stale_temporaries(std::filesystem::path(c.output.dir) / "config.toml");
-      write_file_atomically(std::filesystem::path(c.output.dir) / "config.toml", config_to_string(c));
+      args.group = world();
+      if (!args.group || args.group->rank() == 0) {  // the first process writes the files
+        std::filesystem::create_directories(c.output.dir);
+        remove_stale_temporaries(std::filesystem::path(c.output.dir) / "config.toml");
+        write_file_atomically(std::filesystem::path(c.output.dir) / "config.toml", config_to_string(c));
+      }
       return Registry::instance().model(c.model.kind).train(c, args);
     }
     if (*relax) {
@@ -150,6 +171,7 @@ int run(int argc, char** argv, const std::string& source_dir) {
     if (*plot) return plot_command(run_dir, script);
     if (*inspect) return inspect_command(inspect_path);
     if (*kinds) return kinds_command();
+    if (*sweep) return sweep_command(sweep_args, world().get());
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << '\n';
     return 1;

@@ -18,12 +18,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "cli/config.hpp"
 #include "cli/registry_core.hpp"
 #include "training/checkpoint.hpp"
+#include "training/collective.hpp"
 
 extern char** environ;
 
@@ -36,6 +38,13 @@ void register_builtins(Registry& registry = Registry::instance());
 
 /// The tool; see the file comment. `source_dir` finds scripts/plot.py.
 int run(int argc, char** argv, const std::string& source_dir = ".");
+
+/// The processes this program runs in (set by cli/mpi.cpp when started by mpirun; empty when it
+/// runs alone): `ebm train` shares its minibatches among them, `ebm sweep` its runs.
+inline std::shared_ptr<Collective>& world() {
+  static std::shared_ptr<Collective> group;
+  return group;
+}
 
 /// Reads the config file (if any), applies the overrides, validates.
 inline RunConfig build_config(const std::string& path, const std::vector<std::string>& overrides,

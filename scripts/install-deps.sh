@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake
+  build-essential cmake libopenmpi-dev openmpi-bin
   libeigen3-dev libboost-dev libtbb-dev libgtest-dev libbenchmark-dev zlib1g-dev libcli11-dev libtomlplusplus-dev python3-matplotlib
   pybind11-dev python3-dev python3-numpy python3-pytest
   dataset-fashion-mnist

@@ -3,7 +3,7 @@
 against time, per phase; for Langevin phases the spread of the energy over the chains and MALA's
 acceptance rate) and gradcheck.json / stepbystep.csv (EP's error against beta with
 reference slopes, early inference against steps per layer, the step-by-step curves), whichever
-exist. Writes PNG files next to them. Needs python3-matplotlib; installs nothing."""
+exist, and sweep.csv of `ebm sweep` (every run's curve and final accuracy). Writes PNG files next to them. Needs python3-matplotlib; installs nothing."""
 import csv
 import os
 import sys
@@ -203,6 +203,38 @@ def gradcheck_csv(run, written):
     written.append(out)
 
 
+def sweep(run, written):
+    """sweep.csv of `ebm sweep`: every run's test accuracy against epochs (from its metrics.csv),
+    labelled by the fields the sweep varies, and the final test accuracies side by side."""
+    path = os.path.join(run, "sweep.csv")
+    if not os.path.exists(path):
+        return
+    r = rows(path)
+    fixed = {"run", "status", "dir"}
+    metrics_start = list(r[0].keys()).index("epoch") if r and "epoch" in r[0] else None
+    keys = list(r[0].keys())[:metrics_start] if r else []
+    fields = [k for k in keys if k not in fixed]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.5))
+    labels, finals = [], []
+    for x in r:
+        label = " ".join(f"{k.split('.')[-1]}={x[k]}" for k in fields if x[k] != "") or x["run"]
+        labels.append(label)
+        finals.append(num(x.get("test_accuracy", "nan")))
+        m = os.path.join(run, x["dir"], "metrics.csv")
+        if os.path.exists(m):
+            mr = rows(m)
+            a.plot([num(y["epoch"]) for y in mr], [100 * num(y["test_accuracy"]) for y in mr], marker="o", label=label)
+    a.set_xlabel("epoch"); a.set_ylabel("test accuracy (%)"); a.grid(alpha=0.3)
+    if finals:
+        a.legend(fontsize=7)
+    b.barh(range(len(finals)), [100 * f for f in finals])
+    b.set_yticks(range(len(finals))); b.set_yticklabels(labels, fontsize=7)
+    b.set_xlabel("final test accuracy (%)"); b.grid(alpha=0.3, axis="x")
+    out = os.path.join(run, "sweep.png")
+    fig.tight_layout(); fig.savefig(out, dpi=100); plt.close(fig)
+    written.append(out)
+
+
 def main():
     run = sys.argv[1] if len(sys.argv) > 1 else "run"
     if not os.path.isdir(run):
@@ -211,8 +243,9 @@ def main():
     learning_curves(run, written)
     traces(run, written)
     gradcheck(run, written)
+    sweep(run, written)
     if not written:
-        sys.exit(f"error: {run} holds none of metrics.csv, trace.csv, gradcheck.csv")
+        sys.exit(f"error: {run} holds none of metrics.csv, trace.csv, gradcheck.csv, sweep.csv")
     for w in written:
         print("wrote", w)
 

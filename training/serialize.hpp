@@ -36,6 +36,12 @@ class ByteWriter {
     put<std::uint64_t>(std::uint64_t(v.size()));
     bytes_.append(reinterpret_cast<const char*>(v.data()), std::size_t(v.size()) * sizeof(T));
   }
+  /// `n` values without a size (the reader knows how many to expect).
+  template <class V>
+    requires std::is_arithmetic_v<V>
+  void put_raw(const V* data, std::size_t n) {
+    bytes_.append(reinterpret_cast<const char*>(data), n * sizeof(V));
+  }
   const std::string& bytes() const { return bytes_; }
   std::string& bytes() { return bytes_; }
 
@@ -77,6 +83,14 @@ class ByteReader {
     if (n > 0) std::memcpy(v.data(), bytes_.data() + pos_, std::size_t(n) * sizeof(T));
     pos_ += std::size_t(n) * sizeof(T);
     return v;
+  }
+  /// `n` values written by ByteWriter::put_raw, into `out`.
+  template <class V>
+    requires std::is_arithmetic_v<V>
+  void get_raw(V* out, std::size_t n, std::string_view field) {
+    need(n * sizeof(V), field);
+    if (n > 0) std::memcpy(out, bytes_.data() + pos_, n * sizeof(V));
+    pos_ += n * sizeof(V);
   }
   std::size_t remaining() const { return bytes_.size() - pos_; }
   const std::string& source() const { return source_; }

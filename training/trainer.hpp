@@ -16,6 +16,11 @@
 /// before metrics.csv or the checkpoint are written, so the files on disk stay those of the last
 /// good epoch. Both are written atomically (temporary file, flush, rename): a run killed at any
 /// moment leaves them readable, and resume() continues from them.
+///
+/// Processes: with TrainerOptions::group (a Collective, e.g. MPI ranks), the chunks of every
+/// minibatch and of every evaluation are shared among the processes and their results gathered
+/// (training/collective.hpp), so that each process ends every step with the weights one process
+/// would have; the first process alone writes metrics.csv and the checkpoint.
 
 #include <algorithm>
 #include <charconv>
@@ -41,6 +46,7 @@
 #include "solvers/relax.hpp"
 #include "training/callbacks.hpp"
 #include "training/checkpoint.hpp"
+#include "training/collective.hpp"
 #include "training/metrics.hpp"
 #include "training/faults.hpp"
 #include "training/optimizer.hpp"
@@ -96,6 +102,9 @@ struct TrainerOptions {
   double nudged_grad_tol = 0;
   /// What an unconverged relaxation does: counted and reported (warn) or a TrainingFault (fail).
   OnUnconverged on_unconverged = OnUnconverged::warn;
+  /// The processes that train this model together (none: this process alone); only the one of
+  /// rank 0 writes files.
+  std::shared_ptr<Collective> group;
 
   void validate() const {
     require<InvalidOptions>(batch_size >= 1, "data.batch_size must be ≥ 1, got ", batch_size);
@@ -127,7 +136,7 @@ class Trainer {
   Trainer(M& model, const E& estimator, Optimizer<T>& optimizer, TrainerOptions options, C cost = C{})
       : model_(model), estimator_(estimator), optimizer_(optimizer), options_(std::move(options)), cost_(cost) {
     options_.validate();
-    if (!options_.out_dir.empty()) {
+    if (writes_files()) {
       metrics_csv_ = std::make_unique<MetricsCsv>(metrics_path());
       if (options_.checkpoint)
         checkpointer_ = std::make_unique<Checkpointer>([this] { write_checkpoint(checkpoint_path(), make_checkpoint()); });
@@ -141,6 +150,9 @@ class Trainer {
   long epoch() const { return epoch_; }
   long step() const { return step_; }
   const TrainerOptions& options() const { return options_; }
+  /// Whether this process writes metrics.csv and the checkpoint: it has an output directory and
+  /// is the first of its group (or alone).
+  bool writes_files() const { return !options_.out_dir.empty() && (!options_.group || options_.group->rank() == 0); }
 
   /// One optimizer step on the examples `indices` of `data`; returns the merged estimate summary
   /// and adds the per-chunk relaxation statistics to `stats`.
@@ -168,7 +180,15 @@ class Trainer {
       RelaxSummary relax;
     };
     const Block out = model_.output_block();
-    std::vector<Part> parts = arena_.for_each_chunk(n, options_.parallel.chunk, [&](Index first, Index count) {
+    auto put = [](Index, const Part& p, ByteWriter& w) {
+      w.put(p.loss), w.put(p.correct), put_summary(w, p.relax);
+    };
+    auto get = [](Index, ByteReader& r) {
+      Part p;
+      p.loss = r.get<double>("loss"), p.correct = r.get<long>("correct"), p.relax = get_relax_summary(r);
+      return p;
+    };
+    std::vector<Part> parts = across(n, [&](Index first, Index count) {
       Part p;
       const auto x = data.images.middleCols(first, count);
       Matrix<T> s = Matrix<T>::Zero(model_.state_size(), count);
@@ -188,7 +208,7 @@ class Trainer {
         p.correct += best == data.labels[std::size_t(first + j)];
       }
       return p;
-    });
+    }, put, get);
     double loss = 0;
     long correct = 0;
     for (const Part& p : parts) {
@@ -262,7 +282,7 @@ class Trainer {
                            "epoch ", m.epoch, " ended with a non-finite loss (training ", m.loss, ", test ",
                            m.test_loss, "); nothing was written");
     ++epoch_;
-    if (!options_.out_dir.empty()) std::filesystem::create_directories(options_.out_dir);
+    if (writes_files()) std::filesystem::create_directories(options_.out_dir);
     for (TrainingCallback* cb : callbacks()) stop_requested_ = cb->on_epoch_end(m) || stop_requested_;
     return m;
   }
@@ -275,7 +295,7 @@ class Trainer {
     check_dataset(train, "the training set", true);
     if (validation) check_dataset(*validation, "the validation set", false);
     if (test) check_dataset(*test, "the test set", false);
-    if (!options_.out_dir.empty()) {
+    if (writes_files()) {
       // Temporary files of writes killed midway (see write_file_atomically) are garbage.
       remove_stale_temporaries(checkpoint_path());
       remove_stale_temporaries(metrics_path());
@@ -345,6 +365,15 @@ class Trainer {
  private:
   bool has_average() const { return optimizer_.averaging() && optimizer_.steps() > 0; }
 
+  /// The chunks of a batch of `n` columns, shared among the group's processes (if any) and run
+  /// in parallel within each; see chunks_across.
+  template <class Run, class Put, class Get>
+  auto across(Index n, Run&& run, Put&& put, Get&& get) const {
+    return chunks_across(
+        options_.group.get(), n, options_.parallel.chunk,
+        [this](Index count, auto&& f) { arena_.parallel_for(count, f); }, run, put, get);
+  }
+
   /// While alive, the model holds the optimizer's moving average of the weights (when it keeps
   /// one) instead of the training iterate; restore() (or the destructor, on an exception) puts the
   /// iterate back. Copies into the model's own buffer, which keeps its address (a model may hold
@@ -379,14 +408,21 @@ class Trainer {
       Vector<T> grad;
       EstimateSummary summary;
     };
-    std::vector<Chunk> chunks = arena_.for_each_chunk(batch, options_.parallel.chunk, [&](Index first, Index count) {
+    auto put = [](Index, const Chunk& c, ByteWriter& w) { w.put_vector(c.grad), put_summary(w, c.summary); };
+    auto get = [&](Index, ByteReader& r) {
+      Chunk c;
+      c.grad = r.template get_vector<T>("gradient", params);
+      c.summary = get_estimate_summary(r);
+      return c;
+    };
+    std::vector<Chunk> chunks = across(batch, [&](Index first, Index count) {
       Chunk c;
       c.grad = Vector<T>::Zero(params);
       Matrix<T> s = Matrix<T>::Zero(model_.state_size(), count);
       c.summary = estimator_.estimate(model_, x_.middleCols(first, count), target_.middleCols(first, count), s,
                                       c.grad, Index(base) + first);
       return c;
-    });
+    }, put, get);
     grad_.setZero(params);
     EstimateSummary merged;
     for (const Chunk& c : chunks) {  // chunk order: the same sum for any thread count
@@ -412,8 +448,25 @@ class Trainer {
     const long base = step_ * long(options_.batch_size);
     s_a_.resize(model_.state_size(), batch);
     s_b_.resize(model_.state_size(), batch);
+    // Between processes, a chunk's result is its summary and its two states (what the tiled
+    // Hebbian difference of the whole minibatch needs), not a gradient: far fewer bytes.
+    const Index chunk = options_.parallel.chunk;
+    auto put = [&](Index c, const EstimateSummary& s, ByteWriter& w) {
+      const Index first = c * chunk, count = std::min(chunk, batch - first);
+      put_summary(w, s);
+      const auto n = std::size_t(count * s_a_.rows());  // the columns are contiguous
+      w.put_raw(s_a_.col(first).data(), n);
+      w.put_raw(s_b_.col(first).data(), n);
+    };
+    auto get = [&](Index c, ByteReader& r) {
+      const Index first = c * chunk, count = std::min(chunk, batch - first);
+      EstimateSummary s = get_estimate_summary(r);
+      r.get_raw(s_a_.col(first).data(), std::size_t(count * s_a_.rows()), "free state");
+      r.get_raw(s_b_.col(first).data(), std::size_t(count * s_b_.rows()), "nudged state");
+      return s;
+    };
     std::vector<EstimateSummary> chunks =
-        arena_.for_each_chunk(batch, options_.parallel.chunk, [&](Index first, Index count) {
+        across(batch, [&](Index first, Index count) {
           Matrix<T> s = Matrix<T>::Zero(model_.state_size(), count), s_a, s_b;
           EstimateSummary summary = estimator_.relax_pair(model_, x_.middleCols(first, count),
                                                           target_.middleCols(first, count), s, s_a, s_b,
@@ -421,7 +474,7 @@ class Trainer {
           s_a_.middleCols(first, count) = s_a;
           s_b_.middleCols(first, count) = s_b;
           return summary;
-        });
+        }, put, get);
     EstimateSummary merged;
     for (const EstimateSummary& c : chunks) {
       merged.merge(c);
