@@ -5,12 +5,13 @@
 
 #include <tuple>
 
+#include "models/conv_hopfield.hpp"
 #include "models/layered_hopfield.hpp"
 #include "models/predictive_coding.hpp"
 #include "models/xie_seung.hpp"
 
 namespace ebm::cli {
 
-using BuiltinModels = std::tuple<LayeredHopfieldKind, XieSeungKind, PredictiveCodingKind>;
+using BuiltinModels = std::tuple<LayeredHopfieldKind, XieSeungKind, PredictiveCodingKind, ConvHopfieldKind>;
 
 }  // namespace ebm::cli

@@ -27,6 +27,7 @@ model_settings() {
     xie_seung) echo "--set model.sizes=[784,16,10] --set model.gamma=0.5 --set relax.free.max_steps=40
                      --set relax.nudged.max_steps=40" ;;
     predictive_coding) echo "--set model.sizes=[784,16,10]" ;;
+    conv_hopfield) echo "--set model.channels=[4,8]" ;;
     linear_readout) echo "--set model.hidden=16 --set relax.free.method=euler --set relax.free.dt=0.3
                           --set relax.nudged.method=euler --set relax.nudged.dt=0.3" ;;
     *) echo "" ;;
