@@ -28,6 +28,7 @@ from ._ebm import (  # noqa: F401
     DataError,
     DimensionMismatch,
     DivergenceError,
+    ConvHopfield,
     Error,
     EstimateSummary,
     InvalidOptions,
@@ -71,6 +72,10 @@ def make_model(kind="layered_hopfield", scalar="double", **options):
         if scalar != "double":
             raise InvalidOptions("model.kind = \"predictive_coding\" is bound in double only")
         return PredictiveCoding(**options)
+    if kind == "conv_hopfield":
+        if scalar != "double":
+            raise InvalidOptions("model.kind = \"conv_hopfield\" is bound in double only")
+        return ConvHopfield(**options)
     raise InvalidOptions(
         'model.kind = "%s" has no Python class (registered: %s)' % (kind, ", ".join(_ebm.kinds()["models"]))
     )

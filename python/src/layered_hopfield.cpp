@@ -1,6 +1,7 @@
 // The built-in model kinds as Python classes: LayeredHopfield (double) and LayeredHopfieldFloat
-// (float), XieSeung (double). Each is built from its kind's declared options (the [model] table
+// (float), XieSeung, PredictiveCoding and ConvHopfield (double). Each is built from its kind's declared options (the [model] table
 // of the config file, as keyword arguments), exactly as the tool builds it.
+#include "models/conv_hopfield.hpp"
 #include "models/predictive_coding.hpp"
 #include "python/src/bind_model.hpp"
 #include "training/checkpoint.hpp"
@@ -82,6 +83,22 @@ void bind_predictive_coding(py::module_& m) {
   bind_energy_members(c);
 }
 
+void bind_conv_hopfield(py::module_& m) {
+  using M = ConvHopfield<double>;
+  py::class_<M> c(m, "ConvHopfield",
+                  "Convolutional Hopfield network (Ernoult et al. 2019; Laborieux et al. 2021), convolutions with "
+                  "pooling inside the energy then dense layers, weights tied; built from the options of model.kind "
+                  "= 'conv_hopfield' (input_shape, channels, kernels, paddings, pools, pooling, dense, activation, "
+                  "init_seed, init_gain, init_gains). States and inputs are columns, channel-fastest.");
+  c.def(py::init([](const py::kwargs& kwargs) {
+     return ConvHopfieldKind::make<double>(kind_options<ConvHopfieldKind>(kwargs));
+   }))
+      .def_property_readonly("kind", [](const M&) { return std::string(ConvHopfieldKind::name); })
+      .def_property_readonly("activation", [](const M& n) { return std::string(n.activation().name()); });
+  bind_parameters(c);
+  bind_energy_members(c);
+}
+
 }  // namespace
 
 void bind_builtin_models(py::module_& m) {
@@ -89,6 +106,7 @@ void bind_builtin_models(py::module_& m) {
   bind_layered_hopfield<float>(m, "LayeredHopfieldFloat");
   bind_xie_seung(m);
   bind_predictive_coding(m);
+  bind_conv_hopfield(m);
 }
 
 }  // namespace ebm::python

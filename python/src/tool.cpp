@@ -10,6 +10,7 @@
 #include "cli/tool.hpp"
 #include "data/fashion_mnist.hpp"
 #include "data/split.hpp"
+#include "models/conv_hopfield.hpp"
 #include "models/layered_hopfield.hpp"
 #include "models/predictive_coding.hpp"
 #include "models/xie_seung.hpp"
@@ -173,9 +174,10 @@ py::object load_model(const std::string& path, const std::string& scalar) {
     return single ? model_of<LayeredHopfieldKind>(read_as(float{}), path) : model_of<LayeredHopfieldKind>(c, path);
   if (c.model_kind == XieSeungKind::name) return model_of<XieSeungKind>(c, path);
   if (c.model_kind == PredictiveCodingKind::name) return model_of<PredictiveCodingKind>(c, path);
+  if (c.model_kind == ConvHopfieldKind::name) return model_of<ConvHopfieldKind>(c, path);
   throw DataError(path + ": model kind '" + c.model_kind + "' has no Python class (built in: " +
                   std::string(LayeredHopfieldKind::name) + ", " + std::string(XieSeungKind::name) + ", " +
-                  std::string(PredictiveCodingKind::name) + ")");
+                  std::string(PredictiveCodingKind::name) + ", " + std::string(ConvHopfieldKind::name) + ")");
 }
 
 /// Writes a LayeredHopfield as the tool's checkpoint (kind, options, blocks, parameters), which

@@ -7,11 +7,24 @@ import ebm
 from conftest import finite_difference
 
 
+# Options of a small network of every kind, with its input and state sizes; a kind missing here (or
+# without a Python class) fails the test below.
+SMALL = {
+    "layered_hopfield": (dict(sizes=[5, 4, 3]), 5, 7),
+    "xie_seung": (dict(sizes=[5, 4, 3]), 5, 7),
+    "predictive_coding": (dict(sizes=[5, 4, 3]), 5, 7),
+    # 1x4x4 input, 2 channels 3x3 pad 1 pooled 2x2 (2x2x2 = 8 units), dense 3
+    "conv_hopfield": (dict(input_shape=[1, 4, 4], channels=[2], kernels=[3], paddings=[1], pools=[2], dense=[3]), 16, 11),
+}
+
+
 def test_every_registered_kind_builds():
     for kind in ebm.kinds()["models"]:
-        model = ebm.make_model(kind, sizes=[5, 4, 3])
+        assert kind in SMALL, "no small network for model.kind = %s in this test" % kind
+        options, inputs, states = SMALL[kind]
+        model = ebm.make_model(kind, **options)
         assert model.kind == kind
-        assert model.state_size == 7 and model.input_size == 5
+        assert model.state_size == states and model.input_size == inputs
         assert model.params.size == sum(r * c for _, _, r, c in model.param_blocks)
 
 
