@@ -1,7 +1,8 @@
 #pragma once
 /// \file
 /// The model kinds the tool knows: a new model is its file (with its kind, see
-/// LayeredHopfieldKind) plus one line here.
+/// LayeredHopfieldKind) plus one line here (and EBM_BUILTIN_KIND_COUNT in CMakeLists.txt one up:
+/// cli/kind_instances.hpp says why; cli/tool.cpp checks it).
 
 #include <tuple>
 
