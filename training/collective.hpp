@@ -152,7 +152,10 @@ auto chunks_across(Collective* group, Index batch, Index chunk, ParallelFor&& pa
     });
     return results;
   }
-  const auto [begin, end] = chunk_share(chunks, group->rank(), group->size());
+  // Plain variables, not a structured binding: the lambda below captures them (clang before 16
+  // does not capture structured bindings, and the checked builds use clang).
+  const std::pair<Index, Index> share = chunk_share(chunks, group->rank(), group->size());
+  const Index begin = share.first, end = share.second;
   ByteWriter w;
   try {
     parallel_for(end - begin, [&](Index i) {
