@@ -11,33 +11,7 @@ trap 'rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 small_dataset "$dir/data" 120 || fail "could not cut a small dataset out of Fashion-MNIST"
-cat > "$dir/run.toml" <<TOML
-[model]
-sizes = [784, 24, 10]
-[data]
-train_images = "$dir/data/images"
-train_labels = "$dir/data/labels"
-test_images = "$dir/data/images"
-test_labels = "$dir/data/labels"
-train_size = 100
-test_size = 20
-validation_size = 20
-eval_train_size = 30
-batch_size = 20
-epochs = 3
-seed = 5
-[relax.free]
-max_steps = 15
-[relax.nudged]
-max_steps = 6
-[estimator]
-variant = "random_sign"
-[optimizer]
-method = "adam"
-learning_rate = 0.01
-[parallel]
-chunk = 3
-TOML
+small_run_config "$dir" > "$dir/run.toml"
 
 run() {  # run NAME THREADS
   mkdir -p "$dir/$1"

@@ -20,35 +20,8 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl_va
 mpi() { local n=$1; shift; "$MPIRUN" --oversubscribe --bind-to none -np "$n" "$@"; }
 
 small_dataset "$dir/data" 120 || fail "could not cut a small dataset out of Fashion-MNIST"
-cat > "$dir/run.toml" <<TOML
-[model]
-sizes = [784, 24, 10]
-[data]
-train_images = "$dir/data/images"
-train_labels = "$dir/data/labels"
-test_images = "$dir/data/images"
-test_labels = "$dir/data/labels"
-train_size = 100
-test_size = 20
-validation_size = 20
-eval_train_size = 30
-batch_size = 20
-epochs = 3
-seed = 5
-[relax.free]
-max_steps = 15
-[relax.nudged]
-max_steps = 6
-[estimator]
-variant = "random_sign"
-[optimizer]
-method = "adam"
-learning_rate = 0.01
-average_decay = 0.9
-[parallel]
-chunk = 3
-threads = 1
-TOML
+# The determinism test's run (small_run_config), with Polyak averaging and one thread per rank.
+small_run_config "$dir" | sed -e 's/^learning_rate = 0.01$/&\naverage_decay = 0.9/' -e 's/^chunk = 3$/&\nthreads = 1/' > "$dir/run.toml"
 cd "$dir"
 
 crc() { "$EBM" inspect "$1" | grep -v '^checkpoint '; }

@@ -13,3 +13,37 @@ small_dataset() {
     { zcat "$src/t10k-labels-idx1-ubyte.gz" || true; } | tail -c +9 | head -c "$n"; } > "$out/labels"
   [ "$(stat -c %s "$out/images")" -eq $((16 + n * 784)) ] && [ "$(stat -c %s "$out/labels")" -eq $((8 + n)) ]
 }
+
+# small_run_config DIR prints a config training a 784-24-10 network for 3 epochs on DIR/data (as
+# small_dataset writes it), 100 training, 20 validation and 20 test images, chunks of 3: the run
+# the determinism and MPI tests compare across threads and ranks.
+small_run_config() {
+  local dir=$1
+  cat <<TOML
+[model]
+sizes = [784, 24, 10]
+[data]
+train_images = "$dir/data/images"
+train_labels = "$dir/data/labels"
+test_images = "$dir/data/images"
+test_labels = "$dir/data/labels"
+train_size = 100
+test_size = 20
+validation_size = 20
+eval_train_size = 30
+batch_size = 20
+epochs = 3
+seed = 5
+[relax.free]
+max_steps = 15
+[relax.nudged]
+max_steps = 6
+[estimator]
+variant = "random_sign"
+[optimizer]
+method = "adam"
+learning_rate = 0.01
+[parallel]
+chunk = 3
+TOML
+}
