@@ -280,6 +280,7 @@ inline RunConfig config_from_toml(const toml::table& root, const Registry& regis
   std::string why;
   if (!check_fields(c.data, "data.", &why) || !check_fields(c.output, "output.", &why) ||
       !c.langevin.is_valid(&why, "langevin.") ||
+      (is_langevin(c.relax_nudged.method) && !pair_start_valid(c.relax_free, c.langevin, "langevin.", &why)) ||
       !check_fields(c.schedule, "schedule.", &why) || !check_fields(c.early_stopping, "early_stopping.", &why) ||
       !c.optimizer.is_valid(&why))
     throw InvalidOptions(why);

@@ -507,6 +507,7 @@ int gradcheck_command(const RunConfig& c, const CommandArgs& args) {
       ei.dt = ei_dt;
       ei.steps = L + 1;
       ei.langevin = lp;
+      ei.langevin.start = PairStart::free_end;  // early inference's chains start at the free fixed point
       const Vector<double> ei_det = run(EarlyInference<double, AnyCost<double>>(ei, cost));
       for (double t : temperatures) {
         RelaxOptions phase = sampled;
@@ -523,7 +524,8 @@ int gradcheck_command(const RunConfig& c, const CommandArgs& args) {
       const std::string how = std::string(to_string(sampled.method)) + " step " + detail::fmt("%g", sampled.dt) + ", " +
                               std::to_string(lp.chains) + (lp.antithetic ? " antithetic" : "") + " chains x " +
                               std::to_string(lp.samples) + " samples (burn-in " + std::to_string(lp.burn_in) +
-                              ", thinning " + std::to_string(lp.thinning) + ")";
+                              ", thinning " + std::to_string(lp.thinning) + ")" +
+                              (lp.start == PairStart::fixed_points ? ", each chain from its own fixed point" : "");
       report.set_note("ep_langevin_vs_ep", "EP (beta = " + detail::fmt("%g", ei_beta) + ") with Langevin phases, " + how +
                                                ", vs deterministic EP; bias O(T)");
       report.set_note("chl_langevin_vs_chl", "CHL with a Langevin clamped phase (Boltzmann learning), " + how +

@@ -46,6 +46,7 @@ struct CHLOptions {
     if (!detail::nested_valid(clamped, "chl.clamped", why)) return false;
     if (!langevin_pair(free, clamped, "chl", "clamped", why)) return false;
     if (!langevin.is_valid(why, "chl.langevin.")) return false;
+    if (!pair_start_valid(free, langevin, "chl.langevin.", why)) return false;
     if (!(gamma > 0 && gamma <= 1)) return bad("chl.gamma must be in (0, 1], got ", gamma);
     return true;
   }
@@ -159,11 +160,22 @@ class ContrastiveHebbian {
     Matrix<T> start = c.s;
     const Block out = model.output_block();
     start.middleRows(out.offset, out.size) = c.target;
+    RelaxSummary to_fixed_point;
+    const bool from_fixed_point = lp.start == PairStart::fixed_points;
+    if (from_fixed_point) {
+      // The clamped fixed point from the free one, relaxed once per example with the free phase's
+      // deterministic method and copied to the chains.
+      Matrix<T> s_clamped = first_chain(start, lp.chains);
+      ClampedSystem<M> clamped_once(model, x);
+      to_fixed_point = relax(clamped_once, s_clamped, options_.free, first_example);
+      start = detail::repeat_columns<T>(s_clamped, lp.chains);
+    }
     p = sample_pair(model, c.x, clamped, free, std::move(start), c.s, options_.clamped, lp, first_example);
     EstimateSummary summary;
     summary.free_phase = c.free_phase;
     detail::append_phase(summary.free_phase, p.phase_b);
-    summary.nudged_phase = p.phase_a;
+    summary.nudged_phase = from_fixed_point ? to_fixed_point : p.phase_a;
+    if (from_fixed_point) detail::append_phase(summary.nudged_phase, p.phase_a);
     summary.free_phase.examples = summary.nudged_phase.examples = long(x.cols());
     s = chain_mean(c.s, lp.chains);
     detail::score_free_phase(model, s, target, cost_, summary);

@@ -55,6 +55,12 @@ struct EarlyInferenceOptions {
     if (!detail::nested_valid(free, "early.free", why)) return false;
     if (!langevin_pair(free, nudged, "early_inference", "nudged", why)) return false;
     if (!langevin.is_valid(why, "early.langevin.")) return false;
+    if (langevin.start != PairStart::free_end) {
+      if (why)
+        *why = "early.langevin.start = " + std::string(enum_name(langevin.start)) +
+               ": early inference's chains start from the free fixed point by definition (free_end)";
+      return false;
+    }
     return check_fields(*this, "early.", why);
   }
   void validate() const {

@@ -72,6 +72,7 @@ struct EPOptions {
     if (!detail::nested_valid(nudged, "ep.nudged", why)) return false;
     if (!langevin_pair(free, nudged, "ep", "nudged", why)) return false;
     if (!langevin.is_valid(why, "ep.langevin.")) return false;
+    if (!pair_start_valid(free, langevin, "ep.langevin.", why)) return false;
     return check_fields(*this, "ep.", why);
   }
   void validate() const {
@@ -175,7 +176,8 @@ class EquilibriumProp {
 
   /// The Langevin phases (learning/langevin_phases.hpp): the free phase, then the nudged chains
   /// (a) beside the free chains continued (b), or the +β chains (a) beside the −β chains (b) for the
-  /// symmetric variant, from the free phase's end. On return `s` is the chains' mean state at the
+  /// symmetric variant, from the free phase's end (or, with langevin.start = fixed_points, each from
+  /// its own deterministic fixed point). On return `s` is the chains' mean state at the
   /// end of the free phase.
   template <EnergyModel M>
     requires std::same_as<typename M::Scalar, T>
@@ -188,14 +190,37 @@ class EquilibriumProp {
     NudgedSystem<M, C> nudged(model, c.x, c.target, beta, cost_);
     EstimateSummary summary;
     summary.free_phase = c.free_phase;
+    Matrix<T> start_a = c.s, start_b = c.s;
+    RelaxSummary to_fixed_points;
+    const bool from_fixed_points = lp.start == PairStart::fixed_points;
+    if (from_fixed_points) {
+      // The nudged fixed point (and the −β one) from the free fixed point, relaxed once per example
+      // with the free phase's deterministic method and copied to the chains.
+      const Matrix<T> s_free = first_chain(c.s, lp.chains);
+      FreeSystem free_once(model, x);
+      NudgedSystem<M, C> nudged_once(free_once, target, beta, cost_);
+      Matrix<T> s_beta = s_free;
+      to_fixed_points = relax(nudged_once, s_beta, options_.free, first_example);
+      start_a = detail::repeat_columns<T>(s_beta, lp.chains);
+      if (options_.variant == EPVariant::symmetric) {
+        nudged_once.set_beta(-beta);
+        Matrix<T> s_minus = s_free;
+        to_fixed_points.merge(relax(nudged_once, s_minus, options_.free, first_example));
+        start_b = detail::repeat_columns<T>(s_minus, lp.chains);
+      }
+    }
     if (options_.variant == EPVariant::symmetric) {
       NudgedSystem<M, C> opposite(model, c.x, c.target, -beta, cost_);
-      p = sample_pair(model, c.x, nudged, opposite, c.s, c.s, options_.nudged, lp, first_example);
-      summary.nudged_phase = p.phase_a;
+      p = sample_pair(model, c.x, nudged, opposite, std::move(start_a), std::move(start_b), options_.nudged, lp,
+                      first_example);
+      summary.nudged_phase = from_fixed_points ? to_fixed_points : p.phase_a;
+      if (from_fixed_points) detail::append_phase(summary.nudged_phase, p.phase_a);
       detail::append_phase(summary.nudged_phase, p.phase_b);
     } else {
-      p = sample_pair(model, c.x, nudged, free, c.s, c.s, options_.nudged, lp, first_example);
-      summary.nudged_phase = p.phase_a;
+      p = sample_pair(model, c.x, nudged, free, std::move(start_a), std::move(start_b), options_.nudged, lp,
+                      first_example);
+      summary.nudged_phase = from_fixed_points ? to_fixed_points : p.phase_a;
+      if (from_fixed_points) detail::append_phase(summary.nudged_phase, p.phase_a);
       detail::append_phase(summary.free_phase, p.phase_b);
     }
     summary.free_phase.examples = summary.nudged_phase.examples = long(x.cols());

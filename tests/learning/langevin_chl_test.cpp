@@ -152,5 +152,34 @@ TEST(LangevinCHL, ClampedChainsHoldTheVisibleUnit) {
   EXPECT_NE(s_b(0, 0), p.d);
 }
 
+// langevin.start = fixed_points: the clamped chains start at the clamped fixed point (relaxed from the
+// free one with the free phase's deterministic method), so at a tiny temperature a pair of a single
+// MALA step gives deterministic CHL; from the free phase's end the hidden unit of the clamped chain
+// has not moved yet and the estimate misses it (negative control).
+TEST(LangevinCHL, APairFromTheFixedPointsStartsAtTheClampedFixedPoint) {
+  const Boltzmann p;
+  CHLOptions d;
+  d.free = d.clamped = test::tight_relax();
+  Eigen::MatrixXd s = Eigen::MatrixXd::Zero(2, 1);
+  Eigen::VectorXd det(p.model.params().size()), g(det.size());
+  ContrastiveHebbian<double>(d).estimate(p.model, p.x, p.target, s, det);
+  auto run = [&](PairStart start) {
+    CHLOptions o = d;
+    o.clamped.method = Method::mala;
+    o.clamped.temperature = 1e-10;
+    o.clamped.dt = 0.01;
+    o.langevin.burn_in = 0;
+    o.langevin.start = start;
+    Eigen::MatrixXd s0 = Eigen::MatrixXd::Zero(2, 1);
+    ContrastiveHebbian<double>(o).estimate(p.model, p.x, p.target, s0, g);
+    return test::relative_error(g, det);
+  };
+  const double fixed_points = run(PairStart::fixed_points), free_end = run(PairStart::free_end);
+  test::report("one MALA step at T = 1e-10 from the fixed points: error against deterministic CHL", fixed_points);
+  test::report("the same from the free phase's end", free_end);
+  EXPECT_LT(fixed_points, 1e-3);
+  EXPECT_GT(free_end, 0.1);
+}
+
 }  // namespace
 }  // namespace ebm

@@ -120,10 +120,11 @@ TEST(LangevinEP, IndependentNoiseCostsAVariancePenaltyGrowingAsOneOverBetaSquare
   EXPECT_LE(shared_half / shared, 1.6);
 }
 
-// Why the nudged chains start from the end of the free phase: StochasticEP starts both chains from
-// the caller's state (s = 0 here, near a saddle of this network), where the nudge tips a chain
-// into another basin than its free twin; the coupling is lost and the estimate does not approach
-// deterministic EP as T → 0. Starting the pair from the free phase's end keeps it coupled.
+// Why the nudged chains start from the end of the free phase: started together from the caller's
+// state (s = 0 here, near a saddle of this network), a nudged chain can be tipped into another
+// basin than its free twin; the coupling is lost and the estimate does not approach deterministic
+// EP as T → 0 (the negative control below runs that layout with sample_pair directly). Started from
+// the free phase's end, the pair stays coupled; StochasticEP runs this layout.
 TEST(LangevinEP, ThePairStartsFromTheFreePhaseEnd) {
   const LangevinEpProblem pr;
   EPOptions d;
@@ -133,23 +134,101 @@ TEST(LangevinEP, ThePairStartsFromTheFreePhaseEnd) {
   EPOptions o = pr.options(0.05, EPVariant::one_sided, true);
   o.free.temperature = o.nudged.temperature = 2e-5;
   const double pair_error = test::relative_error(pr.estimate(o), det);
-  StochasticEPOptions so;
-  so.langevin.method = LangevinMethod::ula;
-  so.langevin.temperature = 2e-5;
-  so.langevin.dt = 0.1;
-  so.langevin.seed = 3;
-  so.burn_in = 1600;
-  so.samples = 200;
-  so.chains = 8;
-  so.beta = 0.05;
-  Eigen::MatrixXd s = Eigen::MatrixXd::Zero(pr.p.net.state_size(), pr.p.x.cols());
-  Eigen::VectorXd sep(pr.p.net.params().size());
-  StochasticEP<double>(so).estimate(pr.p.net, pr.p.x, pr.p.d, s, sep);
-  const double sep_error = test::relative_error(sep, det);
+
+  // Negative control: both chains of the pair from s = 0, with no free phase before them.
+  LangevinPhaseOptions lp = o.langevin;
+  lp.burn_in = o.free.max_steps;  // the same steps before the first sample
+  const Eigen::MatrixXd s0 = Eigen::MatrixXd::Zero(pr.p.net.state_size(), pr.p.x.cols() * lp.chains);
+  const Eigen::MatrixXd xr = detail::repeat_columns<double>(pr.p.x, lp.chains);
+  const Eigen::MatrixXd dr = detail::repeat_columns<double>(pr.p.d, lp.chains);
+  const FreeSystem free(pr.p.net, xr);
+  const NudgedSystem<std::decay_t<decltype(pr.p.net)>, SquaredError<double>> nudged(pr.p.net, xr, dr, 0.05);
+  RelaxOptions phase = o.nudged;
+  phase.max_steps = lp.pair_steps();
+  const SampledPair<double> together = sample_pair(pr.p.net, xr, nudged, free, s0, s0, phase, lp, 0);
+  const Eigen::VectorXd from_zero = (together.mean_a - together.mean_b) / (0.05 * double(lp.chains));
+  const double together_error = test::relative_error(from_zero, det);
   test::report("T = 2e-5: EP with Langevin phases vs deterministic EP", pair_error);
-  test::report("T = 2e-5: StochasticEP (both chains from s = 0) vs deterministic EP", sep_error);
+  test::report("T = 2e-5: both chains from s = 0 vs deterministic EP", together_error);
   EXPECT_LT(pair_error, 0.01);
-  EXPECT_GT(sep_error, 0.3);
+  EXPECT_GT(together_error, 0.3);
+}
+
+// StochasticEP is EquilibriumProp with the Langevin phases of StochasticEPOptions::ep_options(),
+// bit for bit, for either sampler. Under ULA at a small temperature it is therefore within 1% of
+// deterministic EP from s = 0, where the layout it had before (both chains from the caller's state)
+// was 286% off. (Under MALA at T = 2e-5 the free chains' descent from s = 0 is rejected: at so
+// small a T MALA needs a start near a minimum, as from a deterministic free phase.)
+TEST(LangevinEP, StochasticEPRunsTheLangevinPhases) {
+  const LangevinEpProblem pr;
+  for (LangevinMethod m : {LangevinMethod::ula, LangevinMethod::mala}) {
+    StochasticEPOptions so;
+    so.langevin.method = m;
+    so.langevin.temperature = 2e-5;
+    so.langevin.dt = 0.1;
+    so.langevin.seed = 3;
+    so.burn_in = 1500;
+    so.samples = 200;
+    so.chains = 8;
+    so.beta = 0.05;
+    Eigen::MatrixXd s = Eigen::MatrixXd::Zero(pr.p.net.state_size(), pr.p.x.cols()), s_ep = s;
+    Eigen::VectorXd sep(pr.p.net.params().size()), ep(sep.size());
+    StochasticEP<double>(so).estimate(pr.p.net, pr.p.x, pr.p.d, s, sep);
+    EquilibriumProp<double>(so.ep_options()).estimate(pr.p.net, pr.p.x, pr.p.d, s_ep, ep);
+    EXPECT_EQ(sep, ep) << to_string(m);
+    EXPECT_EQ(s, s_ep) << to_string(m);
+    if (m == LangevinMethod::ula) {
+      EPOptions d;
+      d.beta = so.beta;
+      d.free = d.nudged = test::tight_relax();
+      const double error = test::relative_error(sep, pr.estimate(d));
+      test::report("T = 2e-5: StochasticEP (ula) vs deterministic EP", error);
+      EXPECT_LT(error, 0.01);
+    }
+  }
+}
+
+// langevin.start = fixed_points: each chain of the pair starts at its own deterministic fixed point
+// (the nudged one relaxed from the free one), so a short pair already samples around the right
+// minima. With the pair too short for the nudged chain to relax (5 MALA steps of 0.02), the estimate
+// from the free phase's end is far from deterministic EP while the one from the fixed points is
+// within its O(T) bias.
+TEST(LangevinEP, APairFromTheFixedPointsNeedsNoTransient) {
+  const LangevinEpProblem pr;
+  EPOptions d;
+  d.beta = 0.05;
+  d.free = d.nudged = test::tight_relax();
+  const Eigen::VectorXd det = pr.estimate(d);
+  auto run = [&](PairStart start) {
+    EPOptions o = pr.options(0.05, EPVariant::one_sided, true);
+    o.free = test::tight_relax();
+    o.nudged.method = Method::mala;
+    o.nudged.temperature = 1e-5;
+    o.nudged.dt = 0.02;
+    o.langevin.burn_in = 4;
+    o.langevin.samples = 1;
+    o.langevin.thinning = 1;
+    o.langevin.chains = 8;
+    o.langevin.antithetic = true;
+    o.langevin.start = start;
+    Eigen::MatrixXd s = Eigen::MatrixXd::Zero(pr.p.net.state_size(), pr.p.x.cols());
+    Eigen::VectorXd g(pr.p.net.params().size());
+    EquilibriumProp<double>(o).estimate(pr.p.net, pr.p.x, pr.p.d, s, g);
+    return test::relative_error(g, det);
+  };
+  const double from_free_end = run(PairStart::free_end);
+  const double from_fixed_points = run(PairStart::fixed_points);
+  test::report("5 MALA steps at T = 1e-5 from the free phase's end: error against deterministic EP", from_free_end);
+  test::report("the same from the fixed points", from_fixed_points);
+  EXPECT_LT(from_fixed_points, 0.01);
+  EXPECT_GT(from_free_end, 0.3);
+
+  // A deterministic free phase is needed (the fixed point the nudged one is relaxed from).
+  EPOptions bad = pr.options(0.05, EPVariant::one_sided, true);
+  bad.langevin.start = PairStart::fixed_points;
+  std::string why;
+  EXPECT_FALSE(bad.is_valid(&why));
+  EXPECT_NE(why.find("ep.langevin.start"), std::string::npos) << why;
 }
 
 // Noise streams follow (seed, example, chain): splitting the batch changes nothing but rounding.
