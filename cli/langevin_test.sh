@@ -4,7 +4,8 @@
 # epoch line reports the acceptance rate; CHL (Boltzmann learning, several samples per chain: the
 # per-chunk path) and early inference under ULA train; `ebm relax` records the energy's spread over chains and MALA's acceptance in
 # trace.csv and `ebm plot` draws them; a Langevin free phase before a deterministic nudged one is
-# refused by name.
+# refused by name; EP under MALA (configs/fashion_mala.toml, smaller) trains within 10 points of its
+# deterministic twin, and MALA in float is warned about.
 set -euo pipefail
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
@@ -45,6 +46,24 @@ grep -q "MALA acceptance 0\.[0-9]*" "$dir/mala1.log" || fail "no acceptance rate
 for t in 1 2; do "$EBM" inspect "$dir/mala$t/checkpoint.bin" | grep params_crc32 > "$dir/mala$t.crc"; done
 [ -s "$dir/mala1.crc" ] || fail "ebm inspect gave no params_crc32"
 diff "$dir/mala1.crc" "$dir/mala2.crc" > /dev/null || fail "EP under MALA differs between 1 and 2 threads"
+
+# MALA in float is warned about (its accept/reject would weigh rounding noise against T).
+grep -q "warning: MALA in float" "$dir/mala1.log" || fail "no float warning in: $(cat "$dir/mala1.log")"
+
+# EP under MALA as configs/fashion_mala.toml trains it (tanh, double, the pair from the fixed points),
+# smaller: within 10 points of the same network trained by deterministic EP, without the warning.
+mala_common=(--config "$(dirname "$0")/../configs/fashion_mala.toml" --set "model.sizes=[784,32,10]"
+             --set data.train_size=1000 --set data.test_size=500 --set data.eval_train_size=50
+             --set parallel.chunk=13 --set relax.nudged.dt=0.01 --set langevin.burn_in=19 --epochs 1)
+"$EBM" train "${mala_common[@]}" --out "$dir/mala_fp" > "$dir/mala_fp.log" 2>&1 \
+  || fail "EP under MALA from the fixed points: $(cat "$dir/mala_fp.log")"
+! grep -q "warning: MALA" "$dir/mala_fp.log" || fail "MALA in double warned: $(cat "$dir/mala_fp.log")"
+"$EBM" train "${mala_common[@]}" --set relax.nudged.method=fixed_point --set relax.nudged.dt=0.5 \
+  --set relax.nudged.max_steps=20 --set relax.nudged.grad_tol=0 --out "$dir/mala_det" > "$dir/mala_det.log" 2>&1 \
+  || fail "deterministic twin of the MALA run: $(cat "$dir/mala_det.log")"
+mala=$(accuracy "$dir/mala_fp") det_tanh=$(accuracy "$dir/mala_det")
+awk -v a="$mala" -v d="$det_tanh" 'BEGIN {exit !(a > d - 0.1 && d > 0.3)}' \
+  || fail "EP under MALA: $mala test accuracy against $det_tanh"
 
 # CHL under ULA averaging 2 chains x 3 samples per example (not one pair of states: per-chunk path).
 # shellcheck disable=SC2046

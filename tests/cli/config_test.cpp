@@ -288,6 +288,12 @@ TEST(ConfigRegistry, UnsupportedCombinationsAreNamed) {
     EXPECT_EQ(l.langevin.samples, 3);
     EXPECT_EQ(parse(ebm::cli::config_to_string(l)).langevin.samples, 3);
   }
+  // A pair started at the fixed points needs a deterministic free phase to relax them from.
+  EXPECT_EQ(parse("[relax.nudged]\nmethod = \"mala\"\n[langevin]\nstart = \"fixed_points\"\n").langevin.start,
+            ebm::PairStart::fixed_points);
+  expect_rejected("[relax.free]\nmethod = \"ula\"\n[relax.nudged]\nmethod = \"ula\"\n[langevin]\nstart = \"fixed_points\"\n",
+                  "langevin.start = fixed_points needs a deterministic free phase, but the free phase is ula");
+  expect_rejected("[langevin]\nstart = \"middle\"\n", "langevin.start");
   expect_rejected("[model]\nkind = \"boltzmann\"\n", "model.kind = \"boltzmann\" is not a registered model");
   expect_rejected("[estimator]\nkind = \"stochastic_ep\"\n", "estimator.kind = \"stochastic_ep\" samples its phases");
   expect_rejected("[estimator]\nkind = \"chl\"\nbeta = 0.5\n", "unknown config key 'estimator.beta'");
