@@ -54,9 +54,10 @@ for stage in "${stages[@]}"; do
       # Without tests/learning: those files check the estimators' numbers against exact gradients,
       # each instantiating its own estimators and relaxations (a minute or more apiece to compile
       # with the sanitizers, over a third of this stage's build), while the estimators' memory
-      # use is exercised here anyway, through the tool: the CLI scripts train every model by every
-      # rule (cli_registry_matrix) and run gradcheck, all under the sanitizers. The release build
-      # (scripts/test.sh) runs tests/learning.
+      # use is exercised here anyway, through the tool: the CLI scripts train every built-in model
+      # by every rule (cli_registry_matrix, on the plain tool since the examples are not built
+      # here) and run gradcheck, all under the sanitizers. The release build (scripts/test.sh)
+      # runs tests/learning.
       cmake -S . -B build-asan "${flags[@]}" -DCMAKE_CXX_COMPILER=clang++ -DEBM_SANITIZE=ON \
         "-DEBM_TEST_EXCLUDE=/tests/learning/" > /dev/null
       cmake --build build-asan --parallel "$jobs"
