@@ -1,8 +1,10 @@
 #pragma once
 /// \file
 /// `estimator.kind = "stochastic_ep"` (learning/stochastic_ep.hpp): EP under Langevin dynamics.
-/// Both chains run relax.free's Langevin method (ula or mala) at its temperature and step, for
-/// estimator.burn_in + estimator.samples steps, with noise seeded by data.seed.
+/// The chains run relax.free's Langevin method (ula or mala) at its temperature and step: the free
+/// chains estimator.burn_in steps from the caller's state, then the nudged chains from their end
+/// beside them for estimator.burn_in + estimator.samples steps (EquilibriumProp's Langevin phases),
+/// with noise seeded by data.seed.
 
 #include "cli/config.hpp"
 #include "learning/stochastic_ep.hpp"
