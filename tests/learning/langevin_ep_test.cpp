@@ -39,6 +39,13 @@ struct LangevinEpProblem {
     o.langevin.seed = seed;
     return o;
   }
+  // Deterministic one-sided EP at beta, relaxed tightly: what the Langevin estimates tend to as T → 0.
+  Eigen::VectorXd deterministic(double beta) const {
+    EPOptions d;
+    d.beta = beta;
+    d.free = d.nudged = test::tight_relax();
+    return estimate(d);
+  }
   Eigen::VectorXd estimate(const EPOptions& o) const {
     Eigen::MatrixXd s = Eigen::MatrixXd::Zero(p.net.state_size(), p.x.cols());
     Eigen::VectorXd g(p.net.params().size());
@@ -127,10 +134,7 @@ TEST(LangevinEP, IndependentNoiseCostsAVariancePenaltyGrowingAsOneOverBetaSquare
 // the free phase's end, the pair stays coupled; StochasticEP runs this layout.
 TEST(LangevinEP, ThePairStartsFromTheFreePhaseEnd) {
   const LangevinEpProblem pr;
-  EPOptions d;
-  d.beta = 0.05;
-  d.free = d.nudged = test::tight_relax();
-  const Eigen::VectorXd det = pr.estimate(d);
+  const Eigen::VectorXd det = pr.deterministic(0.05);
   EPOptions o = pr.options(0.05, EPVariant::one_sided, true);
   o.free.temperature = o.nudged.temperature = 2e-5;
   const double pair_error = test::relative_error(pr.estimate(o), det);
@@ -178,10 +182,7 @@ TEST(LangevinEP, StochasticEPRunsTheLangevinPhases) {
     EXPECT_EQ(sep, ep) << to_string(m);
     EXPECT_EQ(s, s_ep) << to_string(m);
     if (m == LangevinMethod::ula) {
-      EPOptions d;
-      d.beta = so.beta;
-      d.free = d.nudged = test::tight_relax();
-      const double error = test::relative_error(sep, pr.estimate(d));
+      const double error = test::relative_error(sep, pr.deterministic(so.beta));
       test::report("T = 2e-5: StochasticEP (ula) vs deterministic EP", error);
       EXPECT_LT(error, 0.01);
     }
@@ -195,10 +196,7 @@ TEST(LangevinEP, StochasticEPRunsTheLangevinPhases) {
 // within its O(T) bias.
 TEST(LangevinEP, APairFromTheFixedPointsNeedsNoTransient) {
   const LangevinEpProblem pr;
-  EPOptions d;
-  d.beta = 0.05;
-  d.free = d.nudged = test::tight_relax();
-  const Eigen::VectorXd det = pr.estimate(d);
+  const Eigen::VectorXd det = pr.deterministic(0.05);
   auto run = [&](PairStart start) {
     EPOptions o = pr.options(0.05, EPVariant::one_sided, true);
     o.free = test::tight_relax();
