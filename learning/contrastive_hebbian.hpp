@@ -165,10 +165,8 @@ class ContrastiveHebbian {
     if (from_fixed_point) {
       // The clamped fixed point from the free one, relaxed once per example with the free phase's
       // deterministic method and copied to the chains.
-      Matrix<T> s_clamped = first_chain(start, lp.chains);
-      ClampedSystem<M> clamped_once(model, x);
-      to_fixed_point = relax(clamped_once, s_clamped, options_.free, first_example);
-      start = detail::repeat_columns<T>(s_clamped, lp.chains);
+      start = detail::relaxed_chains(ClampedSystem<M>(model, x), first_chain(start, lp.chains), options_.free,
+                                     lp.chains, first_example, to_fixed_point);
     }
     p = sample_pair(model, c.x, clamped, free, std::move(start), c.s, options_.clamped, lp, first_example);
     EstimateSummary summary;

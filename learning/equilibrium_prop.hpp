@@ -193,36 +193,33 @@ class EquilibriumProp {
     Matrix<T> start_a = c.s, start_b = c.s;
     RelaxSummary to_fixed_points;
     const bool from_fixed_points = lp.start == PairStart::fixed_points;
+    const bool symmetric = options_.variant == EPVariant::symmetric;
     if (from_fixed_points) {
       // The nudged fixed point (and the −β one) from the free fixed point, relaxed once per example
       // with the free phase's deterministic method and copied to the chains.
       const Matrix<T> s_free = first_chain(c.s, lp.chains);
       FreeSystem free_once(model, x);
       NudgedSystem<M, C> nudged_once(free_once, target, beta, cost_);
-      Matrix<T> s_beta = s_free;
-      to_fixed_points = relax(nudged_once, s_beta, options_.free, first_example);
-      start_a = detail::repeat_columns<T>(s_beta, lp.chains);
-      if (options_.variant == EPVariant::symmetric) {
+      start_a = detail::relaxed_chains(nudged_once, s_free, options_.free, lp.chains, first_example, to_fixed_points);
+      if (symmetric) {
         nudged_once.set_beta(-beta);
-        Matrix<T> s_minus = s_free;
-        to_fixed_points.merge(relax(nudged_once, s_minus, options_.free, first_example));
-        start_b = detail::repeat_columns<T>(s_minus, lp.chains);
+        RelaxSummary minus;
+        start_b = detail::relaxed_chains(nudged_once, s_free, options_.free, lp.chains, first_example, minus);
+        to_fixed_points.merge(minus);
       }
     }
-    if (options_.variant == EPVariant::symmetric) {
+    if (symmetric) {
       NudgedSystem<M, C> opposite(model, c.x, c.target, -beta, cost_);
       p = sample_pair(model, c.x, nudged, opposite, std::move(start_a), std::move(start_b), options_.nudged, lp,
                       first_example);
-      summary.nudged_phase = from_fixed_points ? to_fixed_points : p.phase_a;
-      if (from_fixed_points) detail::append_phase(summary.nudged_phase, p.phase_a);
-      detail::append_phase(summary.nudged_phase, p.phase_b);
     } else {
       p = sample_pair(model, c.x, nudged, free, std::move(start_a), std::move(start_b), options_.nudged, lp,
                       first_example);
-      summary.nudged_phase = from_fixed_points ? to_fixed_points : p.phase_a;
-      if (from_fixed_points) detail::append_phase(summary.nudged_phase, p.phase_a);
-      detail::append_phase(summary.free_phase, p.phase_b);
     }
+    summary.nudged_phase = from_fixed_points ? to_fixed_points : p.phase_a;
+    if (from_fixed_points) detail::append_phase(summary.nudged_phase, p.phase_a);
+    // Chain b is the −β chain (a nudged phase) or the free chain continued.
+    detail::append_phase(symmetric ? summary.nudged_phase : summary.free_phase, p.phase_b);
     summary.free_phase.examples = summary.nudged_phase.examples = long(x.cols());
     s = chain_mean(c.s, lp.chains);
     detail::score_free_phase(model, s, target, cost_, summary);

@@ -172,6 +172,15 @@ inline void append_phase(RelaxSummary& into, const RelaxSummary& more) {
   if (is_langevin(more.method)) into.method = more.method;
 }
 
+/// Relaxes `s` (one column per example) deterministically with `options` and returns it copied to
+/// each example's `chains` chains (column e·chains + r: example e); `summary` is the relaxation's.
+template <Relaxable Sys>
+Matrix<typename Sys::Scalar> relaxed_chains(const Sys& sys, Matrix<typename Sys::Scalar> s, const RelaxOptions& options,
+                                            Index chains, Index first_example, RelaxSummary& summary) {
+  summary = relax(sys, s, options, first_example);
+  return repeat_columns<typename Sys::Scalar>(s, chains);
+}
+
 }  // namespace detail
 
 /// The chains of one minibatch: inputs and targets repeated per chain, the free phase's states.
@@ -202,10 +211,7 @@ LangevinChains<typename M::Scalar> langevin_free_phase(const M& model, ConstRef<
     c.free_phase = detail::run_langevin(sys, c.s, free, free.max_steps, first_example * lp.chains,
                                         detail::phase_seed(lp.seed, 0), lp.antithetic);
   } else {
-    Matrix<T> s = s0;
-    FreeSystem sys(model, x);
-    c.free_phase = relax(sys, s, free, first_example);
-    c.s = detail::repeat_columns<T>(s, lp.chains);
+    c.s = detail::relaxed_chains(FreeSystem(model, x), s0, free, lp.chains, first_example, c.free_phase);
   }
   return c;
 }

@@ -80,8 +80,7 @@ struct StochasticEPOptions {
     ep.free.max_steps = burn_in;
     ep.free.anneal = langevin.anneal;
     ep.free.anneal_from = langevin.anneal_from;
-    ep.nudged = phase;
-    ep.nudged.max_steps = burn_in + samples;
+    ep.nudged = phase;  // the pair's length is langevin.burn_in + samples (below), not max_steps
     ep.beta = beta;
     ep.variant = EPVariant::one_sided;
     ep.langevin.chains = chains;
