@@ -238,11 +238,15 @@ class Trainer {
     long correct = 0, seen = 0;
     for (Index b = 0; b < batches.size(); ++b) {
       const long step_before = step_;
+      largest_param_ = std::numeric_limits<double>::quiet_NaN();  // unknown until the step reports it
       const EstimateSummary s = guarded(b, batches, [&] { return train_batch(train, batches[b]); });
       // A learning rate far too large: the update overflows even from a finite gradient, or sends
       // the weights beyond any sense (a clipped activation would keep training on them for ever).
       const double bound = optimizer_.options().divergence_bound;
-      if (std::string where = describe_non_finite(model_.params(), model_.param_blocks(), bound); !where.empty()) {
+      // The optimizer reports the largest |θ| as it writes them; the scan below only names the culprit.
+      std::string where;
+      if (!(largest_param_ <= bound)) where = describe_non_finite(model_.params(), model_.param_blocks(), bound);
+      if (!where.empty()) {
         std::ostringstream o;
         o << where_in_run(b, batches.size(), step_before) << ": training diverged: the optimizer step made parameter "
           << where << ", beyond optimizer.divergence_bound = " << bound << " (lower optimizer.learning_rate)";
@@ -432,7 +436,7 @@ class Trainer {
     }
     grad_ /= T(batch);
     check_gradient();
-    optimizer_.step(model_.params(), grad_);
+    largest_param_ = double(optimizer_.step(model_.params(), grad_));
     ++step_;
     return merged;
   }
@@ -495,10 +499,15 @@ class Trainer {
     // Checked before any tile moves: a failed step leaves the parameters as they were.
     if (std::find(tile_finite_.begin(), tile_finite_.end(), 0) != tile_finite_.end()) check_gradient();
     optimizer_.begin_step();
+    tile_largest_.assign(std::size_t(tiles), T(0));
     arena_.parallel_for(tiles, [&](Index i) {
       const Block tile = model_.param_tile(i);
-      optimizer_.update(model_.params().data(), grad_.data() + tile.offset, tile.offset, tile.size);
+      tile_largest_[std::size_t(i)] =
+          optimizer_.update(model_.params().data(), grad_.data() + tile.offset, tile.offset, tile.size);
     });
+    largest_param_ = 0;
+    for (const T v : tile_largest_)
+      if (std::isnan(v) || double(v) > largest_param_) largest_param_ = double(v);  // NaN sticks
     ++step_;
     return merged;
   }
@@ -628,6 +637,8 @@ class Trainer {
   // Buffers reused by every minibatch: no allocation (nor page faults) per step.
   Matrix<T> x_, target_, s_a_, s_b_;
   Vector<T> grad_;
+  std::vector<T> tile_largest_;    // per tile: the largest |θ| after the update
+  double largest_param_ = 0;        // the largest |θ| after the last step (NaN: not known)
   std::vector<char> tile_finite_;  // per tile: its gradient is finite (written by the tile's thread)
   typename detail::RatesOf<M>::type rates_;  // of the tiled path
 };

@@ -1,6 +1,10 @@
 // Optimizers against updates computed by hand, per-layer rates, validation and state round trips.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
 #include "training/optimizer.hpp"
 
 namespace {
@@ -171,6 +175,39 @@ TEST(Optimizer, ValidationNamesTheField) {
   o.learning_rates = {0.1, -1};
   EXPECT_NE(why(o).find("optimizer.learning_rates[1]"), std::string::npos);
   EXPECT_THROW(ebm::parse_optimizer_method("rmsprop"), ebm::InvalidOptions);
+}
+
+// update() takes the rates as runs of one rate each and works in blocks: pieces that straddle both
+// a rate boundary and a block boundary must give the bits of one whole step, and report the
+// largest |θ| (NaN when a parameter is NaN). The pieces start at multiples of 8 entries, as the
+// trainer's tiles do: Eigen's vectorised sqrt is not correctly rounded, so an entry's bits depend
+// on whether it falls in a piece's vectorised middle or its scalar ends.
+TEST(Optimizer, PiecesAcrossRateRunsMatchTheWholeStep) {
+  OptimizerOptions o;
+  o.method = OptimizerMethod::adam;
+  o.learning_rates = {0.01, 0.003};
+  o.average_decay = 0.9;
+  const std::vector<ebm::ParamBlock> blocks = {{"W1", 0, 700, 1}, {"W2", 700, 600, 1}, {"b1", 1300, 1, 1}, {"b2", 1301, 1, 1}};
+  const ebm::Index n = 1302;
+  ebm::Optimizer<float> whole(o, blocks, n), pieces(o, blocks, n);
+  ebm::Vector<float> p = ebm::Vector<float>::LinSpaced(n, -1, 1), q = p;
+  for (int step = 0; step < 3; ++step) {
+    const ebm::Vector<float> g = ebm::Vector<float>::LinSpaced(n, 0.5f + float(step), -2);
+    const float largest_whole = whole.step(p, g);
+    pieces.begin_step();
+    float largest = 0;
+    for (ebm::Index begin : {0, 648, 1296}) {  // [0, 648), [648, 1296) across W1|W2, [1296, 1302) across W2|b1|b2
+      const ebm::Index end = begin == 0 ? 648 : begin == 648 ? 1296 : n;
+      largest = std::max(largest, pieces.update(q.data(), g.data() + begin, begin, end - begin));
+    }
+    EXPECT_EQ(p, q) << "step " << step;
+    EXPECT_EQ(pieces.average(), whole.average()) << "step " << step;
+    EXPECT_EQ(largest_whole, p.cwiseAbs().maxCoeff());
+    EXPECT_EQ(largest, largest_whole);
+  }
+  ebm::Vector<float> g = ebm::Vector<float>::Zero(n);
+  g(1000) = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_TRUE(std::isnan(whole.step(p, g)));  // in the middle of a piece
 }
 
 }  // namespace
