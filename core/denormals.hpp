@@ -5,8 +5,10 @@
 /// Why: Adam's moments of a weight whose gradient is always zero (a Fashion-MNIST border pixel's
 /// weights) decay geometrically through the subnormal range, and on x86 every operation on a
 /// subnormal takes a microcode assist of about a hundred cycles. Measured on a 2-core Xeon: the
-/// Adam step of a 784-512-10 network took 1.6× as long without the flush. Numbers below 1.2e-38
-/// (float) or 2.2e-308 (double) carry no information a training step could use.
+/// optimizer was 41% of a 784-512-10 training epoch's profile without the flush and 12% with it
+/// (an epoch ~4.3 s → ~2.2 s); a standalone Adam loop with a fifth of its gradients zero took
+/// 1.0 s without it and 0.58 s with it. Numbers below 1.2e-38 (float) or 2.2e-308 (double) carry
+/// no information a training step could use.
 
 #if defined(__SSE__) || defined(_M_X64)
 #include <xmmintrin.h>

@@ -119,6 +119,14 @@ inline long block_layer(std::string_view name) {
   return k;
 }
 
+/// The larger of two magnitudes, NaN if either is NaN (and NaN stays once there): how the largest
+/// |θ| of an update is merged across its blocks and tiles.
+template <class T>
+T largest_or_nan(T a, T b) {
+  if (std::isnan(a)) return a;
+  return std::isnan(b) || b > a ? b : a;
+}
+
 /// Applies OptimizerOptions to a flat parameter vector laid out in `blocks`.
 template <class T>
 class Optimizer {
@@ -156,7 +164,7 @@ class Optimizer {
     }
     if (averaging()) average_ = Vector<T>::Zero(params);
     // The runs of equal rate (one per block or layer), so that update() takes each rate as a
-    // scalar rather than streaming a vector of them: the update is bound by memory traffic.
+    // scalar rather than reading a vector of them alongside the parameters.
     for (Index i = 0; i < params; ++i)
       if (i == 0 || rates_[i] != rates_[i - 1]) runs_.push_back({i, rates_[i]});
   }
@@ -189,11 +197,11 @@ class Optimizer {
     const T c1 = T(1.0 - std::pow(options_.beta1, double(steps_)));
     const T c2 = T(1.0 - std::pow(options_.beta2, double(steps_)));
     const double decay = average_decay_now();
-    // In blocks that fit in L1, each at one rate: each rule is a few Eigen passes, and over the
-    // whole range every pass would stream its vectors from memory again (the Adam step with
-    // averaging is a quarter of a training epoch's time, bound by memory traffic); per block,
-    // each vector is read once and written once. The largest |θ| comes for free while the
-    // block is in L1, which spares the trainer another pass over the parameters.
+    // In blocks that fit in L1, each at one rate: each rule is a few Eigen passes, and per block
+    // each vector comes from memory once rather than once a pass. (Measured: with the scalar
+    // rates, about 3% of a training epoch; the flush above is what halved it.) The largest |θ|
+    // comes for free while the block is in L1, which spares the trainer a serial pass over the
+    // parameters after every step.
     constexpr Index kBlock = 512;
     auto run = std::upper_bound(runs_.begin(), runs_.end(), begin,
                                 [](Index i, const RateRun& r) { return i < r.begin; }) - 1;
@@ -204,7 +212,7 @@ class Optimizer {
       const Index n = std::min({kBlock, count - done, run_end - (begin + done)});
       const T block_largest = update_block(params + begin + done, grad_slice + done, begin + done, n,
                                            run->rate * factor_, c1, c2, decay);
-      if (std::isnan(block_largest) || block_largest > largest) largest = block_largest;  // NaN sticks
+      largest = largest_or_nan(largest, block_largest);
       done += n;
     }
     return largest;
@@ -283,7 +291,7 @@ class Optimizer {
         a = T(decay) * a + T(1 - decay) * p;
       }
     }
-    return n == 0 ? T(0) : p.array().abs().template maxCoeff<Eigen::PropagateNaN>();
+    return p.array().abs().template maxCoeff<Eigen::PropagateNaN>();  // n ≥ 1: update() never asks for less
   }
 
   struct RateRun {

@@ -506,8 +506,7 @@ class Trainer {
           optimizer_.update(model_.params().data(), grad_.data() + tile.offset, tile.offset, tile.size);
     });
     largest_param_ = 0;
-    for (const T v : tile_largest_)
-      if (std::isnan(v) || double(v) > largest_param_) largest_param_ = double(v);  // NaN sticks
+    for (const T v : tile_largest_) largest_param_ = largest_or_nan(largest_param_, double(v));
     ++step_;
     return merged;
   }
