@@ -95,12 +95,19 @@ def test_callbacks_stop_early_and_resume_continues(run_config, tmp_path):
 
 
 def test_the_gil_is_released_during_training(run_config):
+    import math
     import threading
     import time
 
-    # Long enough (well over 10 ms even on a fast idle machine) that a Python thread ticking every
-    # 2 ms gets in at least 5 times, which it cannot while the GIL is held.
+    # One run long enough that a Python thread ticking every 2 ms gets in at least 5 times, which it
+    # cannot while the GIL is held: the epochs are scaled from a first run outside the measurement so that the
+    # run lasts about 60 ms on any machine (3 epochs of 2000 images took only 10 ms on an idle one
+    # once the optimizer stopped stalling on subnormals).
     run_config["data"].update(epochs=3, train_size=2000, validation_size=0)
+    t0 = time.perf_counter()
+    ebm.train(run_config, verbose=False)
+    per_epoch = (time.perf_counter() - t0) / 3
+    run_config["data"]["epochs"] = max(3, math.ceil(0.06 / per_epoch))
     ticks, done = [], threading.Event()
 
     def other():
