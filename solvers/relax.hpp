@@ -22,6 +22,7 @@
 
 #include "core/concepts.hpp"
 #include "core/error.hpp"
+#include "core/magnitude_scan.hpp"
 #include "solvers/odeint_eigen.hpp"
 #include "solvers/relax_options.hpp"
 #include "solvers/summary.hpp"
@@ -61,12 +62,10 @@ inline std::size_t layer_of(const std::vector<Block>& layers, Index row) {
 template <class T>
 std::string find_divergence(const Matrix<T>& s, const std::vector<Block>& layers, double bound,
                             Index first_example, const char* what = "state", DivergenceSite* site = nullptr) {
-  // One vectorised pass (a max that propagates NaN, so that a NaN fails the comparison too);
-  // the slow search below runs only when something is wrong.
-  // (An infinite entry must fail too when the bound itself is infinite, as for the gradient.)
-  if (s.size() == 0) return {};
-  const double largest = double(s.array().abs().template maxCoeff<Eigen::PropagateNaN>());
-  if (std::isfinite(largest) && largest <= bound) return {};
+  // One vectorised pass (core/magnitude_scan.hpp); the slow search below runs only when
+  // something is wrong. (An infinite entry must fail too when the bound itself is infinite, as
+  // for the gradient: magnitude_limit caps the bound at T's largest finite value.)
+  if (all_within(s.data(), s.size(), magnitude_limit<T>(bound))) return {};
   for (Index j = 0; j < s.cols(); ++j)
     for (Index i = 0; i < s.rows(); ++i) {
       const double v = double(s(i, j));
@@ -84,7 +83,7 @@ std::string find_divergence(const Matrix<T>& s, const std::vector<Block>& layers
       if (std::isfinite(v)) o << bound;
       return o.str();
     }
-  return std::string(what) + " is not finite";
+  return {};  // every entry within the bound (the fast check's limit rounded it down to a T)
 }
 
 /// True when the system keeps its states in a box (a model with a projection, such as the
@@ -103,9 +102,13 @@ void project(const Sys& sys, State& s) {
     if (sys.projects()) sys.project(s);
 }
 
-/// True when every entry is finite: one vectorised pass.
+/// True when every entry is finite: one vectorised pass over contiguous storage.
 template <class Derived>
 bool all_finite(const Eigen::DenseBase<Derived>& m) {
+  using S = typename Derived::Scalar;
+  if constexpr (requires { m.derived().data(); } && Derived::IsVectorAtCompileTime)
+    if (m.derived().innerStride() == 1)
+      return all_within(m.derived().data(), m.size(), std::numeric_limits<S>::max());
   return m.size() == 0 || std::isfinite(double(m.derived().array().abs().template maxCoeff<Eigen::PropagateNaN>()));
 }
 

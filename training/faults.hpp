@@ -17,6 +17,7 @@
 
 #include "core/error.hpp"
 #include "core/fields.hpp"
+#include "core/magnitude_scan.hpp"
 #include "core/types.hpp"
 
 namespace ebm {
@@ -55,12 +56,14 @@ inline OnUnconverged parse_on_unconverged(std::string_view s) {
 template <class V>
 std::string describe_non_finite(const V& v, const std::vector<ParamBlock>& blocks,
                                 double bound = std::numeric_limits<double>::infinity()) {
-  // One vectorised pass in the common case (the trainer checks every parameter after every
-  // step): a max that propagates NaN, so that a NaN fails the comparison too.
+  // One vectorised pass in the common case (core/magnitude_scan.hpp); a NaN fails it too.
   using S = typename V::Scalar;
-  if (v.size() == 0 ||
-      v.array().abs().template maxCoeff<Eigen::PropagateNaN>() <= S(std::min(bound, double(std::numeric_limits<S>::max()))))
+  const S limit = magnitude_limit<S>(bound);
+  if constexpr (requires { v.data(); v.innerStride(); }) {
+    if (v.innerStride() == 1 && all_within(v.data(), v.size(), limit)) return {};
+  } else if (v.size() == 0 || v.array().abs().template maxCoeff<Eigen::PropagateNaN>() <= limit) {
     return {};
+  }
   for (Index i = 0; i < v.size(); ++i) {
     if (std::isfinite(v[i]) && std::abs(double(v[i])) <= bound) continue;
     std::ostringstream o;

@@ -17,6 +17,7 @@
 #include "core/denormals.hpp"
 #include "core/error.hpp"
 #include "core/fields.hpp"
+#include "core/magnitude_scan.hpp"
 #include "core/types.hpp"
 #include "training/serialize.hpp"
 
@@ -291,7 +292,7 @@ class Optimizer {
         a = T(decay) * a + T(1 - decay) * p;
       }
     }
-    return p.array().abs().template maxCoeff<Eigen::PropagateNaN>();  // n ≥ 1: update() never asks for less
+    return largest_magnitude(p.data(), n);
   }
 
   struct RateRun {

@@ -1,0 +1,79 @@
+#pragma once
+/// \file
+/// Scans of a contiguous array's magnitudes: "is every entry finite and within a bound?" and
+/// "what is the largest |entry|, or NaN?". Relaxations ask the first of their state and its
+/// gradient after every step, the trainer and the optimizer ask both of the parameters.
+///
+/// Why not Eigen's `abs().maxCoeff<PropagateNaN>()`: its NaN-propagating max is a chain of
+/// max, compare and blend through two accumulators, so it runs at the chain's latency, not at the
+/// loads' throughput. Measured on a 2-core Xeon (AVX2), a 522 × 25 float state: 2.0 µs with
+/// Eigen's, 0.69 µs for all_within (compares or-ed into independent lanes), 1.1 µs for
+/// largest_magnitude (maxima in independent lanes). In a 784-512-10 training epoch the two
+/// divergence checks per relaxation step were 9.6% of the profile.
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "core/types.hpp"
+
+namespace ebm {
+
+/// True when every |p[i]|, i < n, is at most `limit` (so a NaN fails, and with a finite limit
+/// an infinity fails too).
+template <class T>
+bool all_within(const T* p, Index n, T limit) {
+  static_assert(std::is_floating_point_v<T>);
+  using Flag = std::conditional_t<sizeof(T) == 4, unsigned, unsigned long long>;  // a lane per value
+  constexpr Index kLanes = 128 / Index(sizeof(T));  // four 256-bit vectors in flight
+  Flag bad[kLanes] = {};
+  Index i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (Index k = 0; k < kLanes; ++k) bad[k] |= Flag(!(std::abs(p[i + k]) <= limit));
+  Flag any = 0;
+  for (; i < n; ++i) any |= Flag(!(std::abs(p[i]) <= limit));
+  for (Index k = 0; k < kLanes; ++k) any |= bad[k];
+  return any == 0;
+}
+
+/// max |p[i]| over i < n (0 for n = 0), or NaN when some p[i] is NaN. The same value whatever the
+/// order of the maxima, so any blocking of the array gives the same answer.
+template <class T>
+T largest_magnitude(const T* p, Index n) {
+  static_assert(std::is_floating_point_v<T>);
+  using Flag = std::conditional_t<sizeof(T) == 4, unsigned, unsigned long long>;
+  constexpr Index kLanes = 128 / Index(sizeof(T));
+  T top[kLanes] = {};
+  Flag nan = 0;
+  Index i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (Index k = 0; k < kLanes; ++k) {
+      const T a = std::abs(p[i + k]);
+      top[k] = top[k] < a ? a : top[k];
+      nan |= Flag(!(a == a));
+    }
+  T largest = 0;
+  for (; i < n; ++i) {
+    const T a = std::abs(p[i]);
+    largest = largest < a ? a : largest;
+    nan |= Flag(!(a == a));
+  }
+  for (Index k = 0; k < kLanes; ++k) largest = largest < top[k] ? top[k] : largest;
+  return nan ? std::numeric_limits<T>::quiet_NaN() : largest;
+}
+
+/// The largest T that is at most `bound` (a double), for comparing T values against a double
+/// bound without rounding the bound up: every |v| ≤ magnitude_limit<T>(bound) satisfies
+/// double(|v|) ≤ bound. An infinite bound gives T's largest finite value, so infinities fail.
+template <class T>
+T magnitude_limit(double bound) {
+  static_assert(std::is_floating_point_v<T>);
+  if (!(bound >= 0)) return T(-1);  // nothing passes (a negative or NaN bound)
+  const double capped = std::min(bound, double(std::numeric_limits<T>::max()));
+  T limit = T(capped);
+  if (double(limit) > capped) limit = std::nextafter(limit, T(0));
+  return limit;
+}
+
+}  // namespace ebm
