@@ -103,6 +103,16 @@ concept HasInputDrive = HasScalar<M> && requires(const M& m, const Matrix<typena
   { m.energy_driven(s, s, ws) } -> std::convertible_to<RowVector<typename M::Scalar>>;
 };
 
+/// Optional, with HasInputDrive: `input_drive_part(x, first, rows, out)` computes rows
+/// [first, first + rows) of the drive, so that a trainer can compute a whole minibatch's drive
+/// in one product split by rows among its threads (each packs only its rows of W₁) instead of one
+/// product per chunk (each packing all of W₁).
+template <class M>
+concept HasPartialInputDrive = HasInputDrive<M> && requires(const M& m, const Matrix<typename M::Scalar>& x,
+                                                             Matrix<typename M::Scalar>& out) {
+  m.input_drive_part(x, Index(0), Index(1), out);
+};
+
 /// Optional fast path: the Hebbian difference Σ ∂E/∂θ(s_a) − ∂E/∂θ(s_b) of a whole minibatch,
 /// computed in tiles (contiguous ranges of params()) that are independent of one another, so that
 /// a trainer can compute and apply them in parallel while each is in cache. `hebbian_rates` reads

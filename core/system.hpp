@@ -42,6 +42,11 @@ struct InputCache<M> {
     model.input_drive(x, drive);
     if constexpr (requires { model.prepare(workspace); }) model.prepare(workspace);
   }
+  /// From a drive computed elsewhere (a trainer's, for the whole minibatch).
+  void init_from(const M& model, const ConstRef<typename M::Scalar>& given) {
+    drive = given;
+    if constexpr (requires { model.prepare(workspace); }) model.prepare(workspace);
+  }
   void gradient(const M& model, ConstRef<typename M::Scalar> s, ConstRef<typename M::Scalar> /*x*/,
                 MutRef<typename M::Scalar> g) const {
     model.state_gradient_driven(s, drive, g, workspace);
@@ -65,6 +70,17 @@ class FreeSystem {
   FreeSystem(const M& model, ConstRef<Scalar> x) : model_(model), x_(x) {
     detail::check_input(model, x.rows(), x.cols(), -1);
     cache_.init(model, x);
+  }
+  /// With the input's drive already computed (HasInputDrive): `drive` must be the model's
+  /// input_drive(x) with the current parameters.
+  FreeSystem(const M& model, ConstRef<Scalar> x, ConstRef<Scalar> drive)
+    requires HasInputDrive<M>
+      : model_(model), x_(x) {
+    detail::check_input(model, x.rows(), x.cols(), -1);
+    require<DimensionMismatch>(drive.rows() == model.input_drive_rows() && drive.cols() == x.cols(),
+                               "input drive is ", drive.rows(), "×", drive.cols(), " but the model's is ",
+                               model.input_drive_rows(), "×", x.cols());
+    cache_.init_from(model, drive);
   }
 
   Index state_size() const { return model_.state_size(); }

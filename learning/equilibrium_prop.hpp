@@ -149,7 +149,26 @@ class EquilibriumProp {
       s_b = negative ? std::move(p.last_a) : std::move(p.last_b);
       return summary;
     }
-    FreeSystem free(model, x);
+    return relax_pair_from(FreeSystem(model, x), target, s, s_a, s_b, first_example);
+  }
+  /// relax_pair() with the input's drive already computed (HasInputDrive; a trainer computes a
+  /// whole minibatch's drive at once): `drive` is model.input_drive(x).
+  template <EnergyModel M>
+    requires std::same_as<typename M::Scalar, T> && HasInputDrive<M>
+  EstimateSummary relax_pair_driven(const M& model, ConstRef<T> x, ConstRef<T> drive, ConstRef<T> target,
+                                    Matrix<T>& s, Matrix<T>& s_a, Matrix<T>& s_b, Index first_example = 0) const {
+    if (langevin()) return relax_pair(model, x, target, s, s_a, s_b, first_example);
+    detail::check_batch(model, x, target, s, model.params().size());
+    return relax_pair_from(FreeSystem(model, x, drive), target, s, s_a, s_b, first_example);
+  }
+  /// β for the one-sided and random-sign estimates, 2β for the symmetric one.
+  double pair_divisor() const { return options_.variant == EPVariant::symmetric ? 2 * options_.beta : options_.beta; }
+
+ private:
+  /// The deterministic phases of relax_pair() from the free phase's system.
+  template <EnergyModel M>
+  EstimateSummary relax_pair_from(const FreeSystem<M>& free, ConstRef<T> target, Matrix<T>& s, Matrix<T>& s_a,
+                                  Matrix<T>& s_b, Index first_example) const {
     EstimateSummary summary = detail::run_free_phase(free, target, s, options_.free, cost_, first_example);
 
     const T beta = T(signed_beta(first_example));
@@ -165,9 +184,8 @@ class EquilibriumProp {
     }
     return summary;
   }
-  /// β for the one-sided and random-sign estimates, 2β for the symmetric one.
-  double pair_divisor() const { return options_.variant == EPVariant::symmetric ? 2 * options_.beta : options_.beta; }
 
+ public:
   /// Whether the nudged phase is Langevin (then the estimate is a difference of expectations).
   bool langevin() const { return is_langevin(options_.nudged.method); }
   /// Whether relax_pair() gives the estimate: always, except for Langevin phases averaging more

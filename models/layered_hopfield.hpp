@@ -199,6 +199,17 @@ class LayeredHopfield {
     drive.noalias() = weight(1) * x;
     drive.colwise() += bias(1);
   }
+  /// Rows [first, first + rows) of the drive (see HasPartialInputDrive).
+  void input_drive_part(ConstRef<T> x, Index first, Index rows, MutRef<T> out) const {
+    require<DimensionMismatch>(x.rows() == input_size(), "clamped input has ", x.rows(), " rows but the network ",
+                               describe(), " has ", input_size(), " input units");
+    require<DimensionMismatch>(first >= 0 && rows >= 0 && first + rows <= sizes_[1] && out.rows() == rows &&
+                                   out.cols() == x.cols(),
+                               "input_drive_part: rows [", first, ", ", first + rows, ") of ", sizes_[1],
+                               " into a ", out.rows(), "×", out.cols(), " output");
+    out.noalias() = weight(1).middleRows(first, rows) * x;
+    out.colwise() += bias(1).segment(first, rows);
+  }
   /// Readies a workspace for driven evaluations with the current parameters: Wᵀ of the narrow
   /// layers. A system calls it when it is built; without it the evaluations use Eigen's products.
   void prepare(Workspace& ws) const {

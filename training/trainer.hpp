@@ -469,12 +469,21 @@ class Trainer {
       r.get_raw(s_b_.col(first).data(), std::size_t(count * s_b_.rows()), "nudged state");
       return s;
     };
+    constexpr bool kDriven = HasPartialInputDrive<M> && requires(Matrix<T>& m) {
+      estimator_.relax_pair_driven(model_, x_, x_, x_, m, m, m, Index(0));
+    };
+    if constexpr (kDriven) batch_drive();
     std::vector<EstimateSummary> chunks =
         across(batch, [&](Index first, Index count) {
           Matrix<T> s = Matrix<T>::Zero(model_.state_size(), count), s_a, s_b;
-          EstimateSummary summary = estimator_.relax_pair(model_, x_.middleCols(first, count),
-                                                          target_.middleCols(first, count), s, s_a, s_b,
-                                                          Index(base) + first);
+          EstimateSummary summary;
+          if constexpr (kDriven)
+            summary = estimator_.relax_pair_driven(model_, x_.middleCols(first, count), drive_.middleCols(first, count),
+                                                   target_.middleCols(first, count), s, s_a, s_b,
+                                                   Index(base) + first);
+          else
+            summary = estimator_.relax_pair(model_, x_.middleCols(first, count), target_.middleCols(first, count), s,
+                                            s_a, s_b, Index(base) + first);
           s_a_.middleCols(first, count) = s_a;
           s_b_.middleCols(first, count) = s_b;
           return summary;
@@ -510,6 +519,23 @@ class Trainer {
     ++step_;
     return merged;
   }
+
+  /// drive_ = the model's input drive of the whole minibatch (HasPartialInputDrive), in tiles of
+  /// kDriveRows rows shared among the threads: each tile packs its own rows of W₁ once per
+  /// minibatch, where a drive per chunk packed all of W₁ once per chunk (10% of an epoch's
+  /// profile). The tiles depend on the sizes only: the same bits for any number of threads.
+  void batch_drive()
+    requires HasPartialInputDrive<M>
+  {
+    const Index rows = model_.input_drive_rows();
+    drive_.resize(rows, x_.cols());
+    const Index tiles = (rows + kDriveRows - 1) / kDriveRows;
+    arena_.parallel_for(tiles, [&](Index i) {
+      const Index first = i * kDriveRows, count = std::min(kDriveRows, rows - first);
+      model_.input_drive_part(x_, first, count, drive_.middleRows(first, count));
+    });
+  }
+  static constexpr Index kDriveRows = 128;
 
   void count_chunk(const EstimateSummary& c) {
     free_steps_ += double(c.free_phase.steps_accepted);
@@ -634,7 +660,7 @@ class Trainer {
   long chunk_count_ = 0;
   mutable ThreadArena arena_{options_.parallel.threads};  // evaluate() is const and parallel too
   // Buffers reused by every minibatch: no allocation (nor page faults) per step.
-  Matrix<T> x_, target_, s_a_, s_b_;
+  Matrix<T> x_, target_, s_a_, s_b_, drive_;
   Vector<T> grad_;
   std::vector<T> tile_largest_;    // per tile: the largest |θ| after the update
   double largest_param_ = 0;        // the largest |θ| after the last step (NaN: not known)

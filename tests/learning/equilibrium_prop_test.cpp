@@ -57,6 +57,29 @@ TEST(EquilibriumProp, OneSidedErrorIsFirstOrderAndSymmetricSecondOrderInBeta) {
   }
 }
 
+// relax_pair_driven with the model's own drive is relax_pair, bit for bit, for every variant (a
+// trainer passes the minibatch's drive instead of letting each chunk compute it).
+TEST(EquilibriumProp, RelaxPairFromAGivenDriveIsRelaxPair) {
+  const test::SmallProblem p({6, 5, 4, 3}, 4, 11);
+  Eigen::MatrixXd drive(p.net.input_drive_rows(), p.x.cols());
+  p.net.input_drive(p.x, drive);
+  for (EPVariant v : {EPVariant::one_sided, EPVariant::symmetric, EPVariant::random_sign}) {
+    EPOptions o = tight_ep(0.1, v);
+    o.free.max_steps = o.nudged.max_steps = 40;  // also when the phases end on their budget
+    const EquilibriumProp<double> ep(o);
+    Eigen::MatrixXd s1 = Eigen::MatrixXd::Zero(p.net.state_size(), 4), s2 = s1, a1, b1, a2, b2;
+    ep.relax_pair(p.net, p.x, p.d, s1, a1, b1, 3);
+    ep.relax_pair_driven(p.net, p.x, drive, p.d, s2, a2, b2, 3);
+    EXPECT_EQ(s1, s2) << to_string(v);
+    EXPECT_EQ(a1, a2) << to_string(v);
+    EXPECT_EQ(b1, b2) << to_string(v);
+  }
+  Eigen::MatrixXd s = Eigen::MatrixXd::Zero(p.net.state_size(), 4), a, b;
+  EXPECT_THROW(EquilibriumProp<double>(tight_ep(0.1, EPVariant::one_sided))
+                   .relax_pair_driven(p.net, p.x, drive.topRows(2), p.d, s, a, b),
+               DimensionMismatch);
+}
+
 // The link to recurrent backprop: ds^β/dβ at β = 0 is −λ, λ = H⁻¹∂C/∂s.
 TEST(EquilibriumProp, NudgedStatesMoveAlongMinusTheAdjoint) {
   const test::SmallProblem p;

@@ -232,6 +232,27 @@ TEST(LayeredHopfieldDriven, GradientAndEnergyFromTheCachedDriveMatchTheDirectOne
   EXPECT_LT((net.energy(s, x) - net.energy_driven(s, drive, ws)).cwiseAbs().maxCoeff(), 1e-5f);
 }
 
+// The drive in row pieces (a trainer's minibatch drive, HasPartialInputDrive) is the drive: every
+// split, including pieces of one row and a piece that is all the rows.
+TEST(LayeredHopfieldDriven, DriveInRowPiecesIsTheDrive) {
+  static_assert(HasPartialInputDrive<LayeredHopfield<double>>);
+  LayeredHopfield<double> net({9, 13, 4});
+  net.init_fan_in_uniform(5);
+  const Eigen::MatrixXd x = test::uniform_matrix(9, 7, 0, 1, 6);
+  Eigen::MatrixXd whole(13, 7);
+  net.input_drive(x, whole);
+  for (const Index piece : {1, 4, 5, 13}) {
+    Eigen::MatrixXd pieces(13, 7);
+    for (Index first = 0; first < 13; first += piece) {
+      const Index rows = std::min(piece, 13 - first);
+      net.input_drive_part(x, first, rows, pieces.middleRows(first, rows));
+    }
+    EXPECT_LT((pieces - whole).cwiseAbs().maxCoeff(), 1e-14) << piece;
+  }
+  Eigen::MatrixXd wrong(3, 7);
+  EXPECT_THROW(net.input_drive_part(x, 12, 3, wrong), DimensionMismatch);
+}
+
 // Narrow layers (≤ kNarrow units) take the small-product kernels once the workspace is prepared;
 // without prepare() the same evaluation runs on Eigen's products. Both must agree to rounding, at
 // sizes with every kernel tail, for every activation; a layer just above kNarrow stays on Eigen.
