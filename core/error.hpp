@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace ebm {
 
@@ -54,6 +55,19 @@ class DataError : public Error {
  public:
   using Error::Error;
 };
+
+/// A part of a require() message computed only when the message is: require() takes its parts
+/// as arguments, so a part such as a model's describe() (a formatted string) would otherwise be
+/// built on every call, in a relaxation's every step. Use: require(ok, "…", lazy([&] { return … })).
+template <class F>
+struct LazyPart {
+  F make;
+  friend std::ostream& operator<<(std::ostream& o, const LazyPart& p) { return o << p.make(); }
+};
+template <class F>
+LazyPart<F> lazy(F make) {
+  return {std::move(make)};
+}
 
 /// Throws `E` with the streamed message when `ok` is false.
 template <class E = Error, class... Parts>

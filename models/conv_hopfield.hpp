@@ -408,23 +408,27 @@ class ConvHopfield {
   }
 
   void check_shapes(const ConstRef<T>& s, const ConstRef<T>& x) const {
-    require<DimensionMismatch>(s.rows() == state_size_, "state has ", s.rows(), " rows but the network ", describe(),
+    require<DimensionMismatch>(s.rows() == state_size_, "state has ", s.rows(), " rows but the network ", lazy_describe(),
                                " has ", state_size_, " free units");
     require<DimensionMismatch>(x.rows() == input_size_, "clamped input has ", x.rows(), " rows but the network ",
-                               describe(), " has ", input_size_, " input units");
+                               lazy_describe(), " has ", input_size_, " input units");
     require<DimensionMismatch>(x.cols() == s.cols(), "clamped input has ", x.cols(), " columns but the state has ",
                                s.cols());
   }
   void check_driven(const ConstRef<T>& s, const ConstRef<T>& drive) const {
-    require<DimensionMismatch>(s.rows() == state_size_, "state has ", s.rows(), " rows but the network ", describe(),
+    require<DimensionMismatch>(s.rows() == state_size_, "state has ", s.rows(), " rows but the network ", lazy_describe(),
                                " has ", state_size_, " free units");
     require<DimensionMismatch>(drive.rows() == sizes_.front() && drive.cols() == s.cols(), "input drive is ",
-                               drive.rows(), "×", drive.cols(), " but the first layer of ", describe(), " has ",
+                               drive.rows(), "×", drive.cols(), " but the first layer of ", lazy_describe(), " has ",
                                sizes_.front(), " units and the state ", s.cols(), " columns");
   }
   void check_grad(Index n) const {
     require<DimensionMismatch>(n == params_.size(), "parameter gradient has ", n, " entries but the model has ",
                                params_.size(), " parameters");
+  }
+  /// describe() for a require() message, formatted only if it throws (see ebm::lazy).
+  auto lazy_describe() const {
+    return lazy([this] { return describe(); });
   }
   std::string describe() const {
     std::ostringstream o;

@@ -162,7 +162,7 @@ class LayeredHopfield {
 
   /// E per example from a precomputed drive = W₁x + b₁ (see HasInputDrive).
   RowVector<T> energy_driven(ConstRef<T> s, ConstRef<T> drive, Workspace& ws) const {
-    require<DimensionMismatch>(s.rows() == state_size_, "state has ", s.rows(), " rows but the network ", describe(),
+    require<DimensionMismatch>(s.rows() == state_size_, "state has ", s.rows(), " rows but the network ", lazy_describe(),
                                " has ", state_size_, " free units");
     require<DimensionMismatch>(drive.rows() == sizes_[1] && drive.cols() == s.cols(), "input drive is ",
                                drive.rows(), "×", drive.cols(), " but the state is ", s.rows(), "×", s.cols());
@@ -195,14 +195,14 @@ class LayeredHopfield {
   /// drive = W₁x + b₁, the clamped input's constant contribution to layer 1 (see HasInputDrive).
   void input_drive(ConstRef<T> x, MutRef<T> drive) const {
     require<DimensionMismatch>(x.rows() == input_size(), "clamped input has ", x.rows(), " rows but the network ",
-                               describe(), " has ", input_size(), " input units");
+                               lazy_describe(), " has ", input_size(), " input units");
     drive.noalias() = weight(1) * x;
     drive.colwise() += bias(1);
   }
   /// Rows [first, first + rows) of the drive (see HasPartialInputDrive).
   void input_drive_part(ConstRef<T> x, Index first, Index rows, MutRef<T> out) const {
     require<DimensionMismatch>(x.rows() == input_size(), "clamped input has ", x.rows(), " rows but the network ",
-                               describe(), " has ", input_size(), " input units");
+                               lazy_describe(), " has ", input_size(), " input units");
     require<DimensionMismatch>(first >= 0 && rows >= 0 && first + rows <= sizes_[1] && out.rows() == rows &&
                                    out.cols() == x.cols(),
                                "input_drive_part: rows [", first, ", ", first + rows, ") of ", sizes_[1],
@@ -222,10 +222,10 @@ class LayeredHopfield {
   /// the pre-activations p_k = W_kρ(s_{k−1}) + W_{k+1}ᵀρ(s_{k+1}) + b_k go straight into g,
   /// then one pass makes g = s − ρ′(s) ⊙ p (ρ′ from ρ(s), not recomputed).
   void state_gradient_driven(ConstRef<T> s, ConstRef<T> drive, MutRef<T> g, Workspace& ws) const {
-    require<DimensionMismatch>(s.rows() == state_size_, "state has ", s.rows(), " rows but the network ", describe(),
+    require<DimensionMismatch>(s.rows() == state_size_, "state has ", s.rows(), " rows but the network ", lazy_describe(),
                                " has ", state_size_, " free units");
     require<DimensionMismatch>(drive.rows() == sizes_[1], "input drive has ", drive.rows(),
-                               " rows but the first layer of ", describe(), " has ", sizes_[1], " units");
+                               " rows but the first layer of ", lazy_describe(), " has ", sizes_[1], " units");
     require<DimensionMismatch>(drive.cols() == s.cols(), "clamped input has ", drive.cols(),
                                " columns but the state has ", s.cols());
     require<DimensionMismatch>(g.rows() == s.rows() && g.cols() == s.cols(), "gradient output is ", g.rows(), "×",
@@ -410,7 +410,7 @@ class LayeredHopfield {
     return Eigen::Map<const Matrix<T>>(params_.data() + b.offset, b.rows, b.cols);
   }
   void check_gains(const std::vector<T>& gains, const char* who) const {
-    require<InvalidOptions>(Index(gains.size()) == num_layers(), who, " needs one gain per layer of ", describe(),
+    require<InvalidOptions>(Index(gains.size()) == num_layers(), who, " needs one gain per layer of ", lazy_describe(),
                             " (", num_layers(), "), got ", gains.size());
     for (std::size_t k = 0; k < gains.size(); ++k)
       require<InvalidOptions>(std::isfinite(double(gains[k])) && gains[k] > T(0), who, ": the gain of layer ", k + 1,
@@ -418,11 +418,15 @@ class LayeredHopfield {
   }
   void check_shapes(const ConstRef<T>& s, const ConstRef<T>& x) const {
     require<DimensionMismatch>(s.rows() == state_size_, "state has ", s.rows(), " rows but the network ",
-                               describe(), " has ", state_size_, " free units");
+                               lazy_describe(), " has ", state_size_, " free units");
     require<DimensionMismatch>(x.rows() == input_size(), "clamped input has ", x.rows(), " rows but the network ",
-                               describe(), " has ", input_size(), " input units");
+                               lazy_describe(), " has ", input_size(), " input units");
     require<DimensionMismatch>(x.cols() == s.cols(), "clamped input has ", x.cols(), " columns but the state has ",
                                s.cols());
+  }
+  /// describe() for a require() message, formatted only if it throws (see ebm::lazy).
+  auto lazy_describe() const {
+    return lazy([this] { return describe(); });
   }
   std::string describe() const {
     std::ostringstream o;

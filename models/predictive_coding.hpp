@@ -334,13 +334,17 @@ class PredictiveCoding {
   }
   void check_input(const ConstRef<T>& x) const {
     require<DimensionMismatch>(x.rows() == input_size(), "clamped input has ", x.rows(), " rows but the network ",
-                               describe(), " has ", input_size(), " input units");
+                               lazy_describe(), " has ", input_size(), " input units");
   }
   void check_state(const ConstRef<T>& s, Index batch) const {
-    require<DimensionMismatch>(s.rows() == state_size_, "state has ", s.rows(), " rows but the network ", describe(),
+    require<DimensionMismatch>(s.rows() == state_size_, "state has ", s.rows(), " rows but the network ", lazy_describe(),
                                " has ", state_size_, " free units");
     require<DimensionMismatch>(s.cols() == batch, "clamped input has ", batch, " columns but the state has ",
                                s.cols());
+  }
+  /// describe() for a require() message, formatted only if it throws (see ebm::lazy).
+  auto lazy_describe() const {
+    return lazy([this] { return describe(); });
   }
   std::string describe() const {
     std::ostringstream o;
