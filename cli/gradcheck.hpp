@@ -80,8 +80,17 @@ inline std::string one_line(std::string s) {
 
 /// Why a relaxation stopped, for a failure line ("converged" alone would read as success).
 inline std::string stop_reason(Termination t) {
-  return t == Termination::converged ? "at its own grad_tol)" : std::string(to_string(t)) + ")";
+  if (t == Termination::converged) return "at its own grad_tol)";
+  if (t == Termination::stalled) return "on its stall test: no 1% progress in stall_steps steps)";
+  return std::string(to_string(t)) + ")";
 }
+
+/// What a stalled free phase means for every check that follows.
+inline constexpr const char* kStalledFreePhase =
+    "the free phase stalled: its residual stopped falling far above a fixed point, as a relaxation "
+    "chatters where the energy is not differentiable at its minimum (max pooling whose windows tie, "
+    "e.g. over flat image backgrounds); EP, early inference and the exact gradient all assume a C^2 "
+    "energy there, so no check below can pass (average pooling, or inputs without exact ties, can)";
 
 inline std::string fmt(const char* f, double x) {
   char buf[64];
@@ -211,6 +220,10 @@ int gradcheck_command(const RunConfig& c, const CommandArgs& args) {
     const auto exact = implicit_gradient(net, ref_free.s, data.images, target, ExactGradientOptions{}, cost);
     GradientChecker<double> checker(net.param_blocks(), exact.grad);
     std::cout << "reference free phase: " << ref_free.phase.summary.brief_report() << "\n\n";
+    if (ref_free.phase.summary.termination == Termination::stalled) {
+      std::cout << "note: " << detail::kStalledFreePhase << "\n\n";
+      failures.insert(failures.begin(), detail::kStalledFreePhase);
+    }
 
     // --- EP over a β sweep.
     // A network property, so found with the tight relaxation whatever the check imposes after.

@@ -202,6 +202,8 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
   double last_dt = 0.0;
   long step = 0;
   long tries = 0;
+  double stall_best = std::numeric_limits<double>::infinity();  // the residual to beat by 1%, since step stall_since
+  long stall_since = 0;
 
   auto observe = [&]() -> bool {
     const bool any = (observers.wants(step, t) || ...);
@@ -242,6 +244,16 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
     if (options.grad_tol > 0 && current_residual() < options.grad_tol) {
       summary.termination = Termination::converged;
       break;
+    }
+    if (options.stall_steps > 0) {
+      const double r = current_residual();
+      if (r < 0.99 * stall_best) {
+        stall_best = r;
+        stall_since = step;
+      } else if (step - stall_since >= options.stall_steps) {
+        summary.termination = Termination::stalled;
+        break;
+      }
     }
     if (t >= options.t_max - t_eps) {
       summary.termination = Termination::time_horizon;

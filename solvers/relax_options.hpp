@@ -130,6 +130,11 @@ struct RelaxOptions {
   double max_dt = 0.0;
   /// Layer order of the fixed-point update.
   Schedule schedule = Schedule::synchronous;
+  /// Stop (Termination::stalled) once the residual has not fallen by 1% for this many steps;
+  /// 0 never does. A relaxation of an energy that is not differentiable at its minimum (max
+  /// pooling's ties on flat image backgrounds) chatters at a residual it never leaves, and would
+  /// otherwise spend its whole budget there.
+  long stall_steps = 0;
   /// A state entry beyond ±divergence_bound (or a non-finite one) is a divergence.
   double divergence_bound = 1e8;
   OnDivergence on_divergence = OnDivergence::throw_error;
@@ -152,6 +157,8 @@ struct RelaxOptions {
         field("rel_tol", &R::rel_tol, "dopri5 relative error tolerance", non_negative),
         field("max_dt", &R::max_dt, "dopri5 largest step (0 = unbounded)", non_negative),
         field("schedule", &R::schedule, "fixed_point layer order: synchronous or alternating"),
+        field("stall_steps", &R::stall_steps,
+              "stop once max |dF/ds| has not fallen by 1% for this many steps (0 = never)", non_negative),
         field("divergence_bound", &R::divergence_bound, "a state entry beyond this is a divergence", positive),
         field("on_divergence", &R::on_divergence, "throw (an error naming step and unit) or stop"),
         field("temperature", &R::temperature, "ula, mala: temperature T of the law exp(-F/T)", positive),

@@ -19,6 +19,7 @@ enum class Termination {
   step_budget,          ///< max_steps tries were made
   diverged,             ///< the state became non-finite or exceeded divergence_bound
   stopped_by_observer,  ///< an observer asked to stop
+  stalled,              ///< the residual stopped falling (RelaxOptions::stall_steps)
 };
 
 inline std::string_view to_string(Termination t) {
@@ -26,6 +27,7 @@ inline std::string_view to_string(Termination t) {
     case Termination::converged: return "converged";
     case Termination::time_horizon: return "time horizon reached";
     case Termination::step_budget: return "step budget exhausted";
+    case Termination::stalled: return "stalled (the residual stopped falling)";
     case Termination::diverged: return "diverged";
     case Termination::stopped_by_observer: return "stopped by observer";
   }
@@ -66,10 +68,11 @@ struct RelaxSummary {
         case Termination::converged: return 0;
         case Termination::stopped_by_observer: return 1;
         case Termination::time_horizon: return 2;
-        case Termination::step_budget: return 3;
-        case Termination::diverged: return 4;
+        case Termination::stalled: return 3;
+        case Termination::step_budget: return 4;
+        case Termination::diverged: return 5;
       }
-      return 4;
+      return 5;
     };
     if (examples == 0) {
       *this = o;

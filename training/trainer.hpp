@@ -606,7 +606,8 @@ class Trainer {
     // A Langevin phase samples for its steps: it has no tolerance to miss.
     auto missed = [](const RelaxSummary& r, double tol) {
       return tol > 0 && r.examples > 0 && !is_langevin(r.method) &&
-             (r.termination == Termination::step_budget || r.termination == Termination::time_horizon);
+             (r.termination == Termination::step_budget || r.termination == Termination::time_horizon ||
+              r.termination == Termination::stalled);
     };
     const bool free = missed(s.free_phase, options_.eval_relax.grad_tol);
     const bool nudged = missed(s.nudged_phase, options_.nudged_grad_tol);
@@ -616,9 +617,14 @@ class Trainer {
       const RelaxSummary& r = free ? s.free_phase : s.nudged_phase;
       std::ostringstream o;
       const char* phase = free ? "free" : "nudged";
+      const char* budget = r.termination == Termination::step_budget ? "step budget (relax."
+                           : r.termination == Termination::stalled   ? "stall test (relax."
+                                                                       : "time horizon (relax.";
+      const char* field = r.termination == Termination::step_budget ? ".max_steps)"
+                          : r.termination == Termination::stalled   ? ".stall_steps)"
+                                                                      : ".t_max)";
       o << where_in_run(b, batches, step_before) << ": the " << phase << " relaxation did not converge: it stopped on its "
-        << (r.termination == Termination::step_budget ? "step budget (relax." : "time horizon (relax.") << phase
-        << (r.termination == Termination::step_budget ? ".max_steps)" : ".t_max)") << " with max |dF/ds| = "
+        << budget << phase << field << " with max |dF/ds| = "
         << r.final_grad_norm << ", above relax." << phase
         << ".grad_tol = " << (free ? options_.eval_relax.grad_tol : options_.nudged_grad_tol)
         << " (relax.on_unconverged = \"fail\"; raise the budget, or set it to \"warn\")";

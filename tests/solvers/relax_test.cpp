@@ -510,3 +510,53 @@ TEST(FindDivergence, NamesNaNInfinityAndOutOfBoundEntries) {
 
 }  // namespace
 }  // namespace ebm
+
+namespace ebm {
+namespace {
+
+// F(s) = Σ|s_i|: not differentiable at its minimum, where a fixed step chatters (s flips between
+// ±h/2 and the gradient between ±1) and the residual never falls.
+struct AbsoluteValue {
+  using Scalar = double;
+  Index state_size() const { return 3; }
+  std::vector<Block> layer_blocks() const { return {{0, 3}}; }
+  RowVector<double> energy(ConstRef<double> s) const { return s.cwiseAbs().colwise().sum(); }
+  void gradient(ConstRef<double> s, MutRef<double> g) const { g = s.array().sign().matrix(); }
+};
+
+TEST(RelaxStall, AChatteringRelaxationStopsAfterStallStepsWithoutProgress) {
+  Eigen::MatrixXd s = Eigen::MatrixXd::Constant(3, 2, 1.05);
+  RelaxOptions o;
+  o.method = Method::euler;
+  o.dt = 0.1;
+  o.grad_tol = 1e-8;
+  o.max_steps = 100000;
+  o.stall_steps = 50;
+  const RelaxSummary r = relax(AbsoluteValue{}, s, o);
+  EXPECT_EQ(r.termination, Termination::stalled) << r.full_report();
+  // The residual sits at √3 from the first step: the stall test fires 50 steps after it.
+  EXPECT_EQ(r.steps_accepted, 50);
+  EXPECT_NEAR(r.final_grad_norm, std::sqrt(3.0), 1e-12);
+  EXPECT_LE(s.cwiseAbs().maxCoeff(), 0.1);  // it did reach the kink
+  EXPECT_NE(r.brief_report().find("stalled"), std::string::npos);
+}
+
+TEST(RelaxStall, ASlowButSteadyRelaxationIsNotStalled) {
+  // A quadratic with eigenvalues 1e-3…1: the slow mode loses 1% of its residual every ~10 time
+  // units (~100 steps of 0.1), well within a stall window of 500 steps.
+  const Quadratic<double> q = make_quadratic(4, 1e-3, 1.0, 5);
+  FreeSystem sys(q, kNoInput);
+  Eigen::MatrixXd s = test::uniform_matrix(4, 3, -2, 2, 9);
+  RelaxOptions o;
+  o.method = Method::rk4;
+  o.dt = 0.1;
+  o.grad_tol = 1e-9;
+  o.max_steps = 1000000;
+  o.t_max = 1e5;
+  o.stall_steps = 500;
+  const RelaxSummary r = relax(sys, s, o);
+  EXPECT_EQ(r.termination, Termination::converged) << r.full_report();
+}
+
+}  // namespace
+}  // namespace ebm
