@@ -88,9 +88,11 @@ inline std::string stop_reason(Termination t) {
 /// What a stalled free phase means for every check that follows.
 inline constexpr const char* kStalledFreePhase =
     "the free phase stalled: its residual stopped falling far above a fixed point, as a relaxation "
-    "chatters where the energy is not differentiable at its minimum (max pooling whose windows tie, "
-    "e.g. over flat image backgrounds); EP, early inference and the exact gradient all assume a C^2 "
-    "energy there, so no check below can pass (average pooling, or inputs without exact ties, can)";
+    "chatters where the energy is not differentiable at its minimum. Max pooling over states does this: "
+    "when the feedback pushes a window's maximum below its runner-up the argmax switches, and the state "
+    "slides along the tie instead of settling (it happens on random inputs as well as on images, and "
+    "input noise does not remove it). EP, early inference and the exact gradient all assume a C^2 energy "
+    "at the fixed point, so no check below can pass; average pooling can";
 
 inline std::string fmt(const char* f, double x) {
   char buf[64];

@@ -39,7 +39,7 @@ struct VerificationRelax {
     o.dt = 0.2;
     o.max_steps = 200000;
     o.t_max = 4e4;
-    o.stall_steps = 5000;  // t = 1000 without a 1% gain: chattering (a kink), or the rounding floor
+    o.stall_steps = 5000;  // t = 1000 without a 1% gain: chattering at a kink, or the rounding floor
     return o;
   }();
   /// The residual asked of a nudged phase at β for an estimator of order p is

@@ -132,8 +132,8 @@ struct RelaxOptions {
   Schedule schedule = Schedule::synchronous;
   /// Stop (Termination::stalled) once the residual has not fallen by 1% for this many steps;
   /// 0 never does. A relaxation of an energy that is not differentiable at its minimum (max
-  /// pooling's ties on flat image backgrounds) chatters at a residual it never leaves, and would
-  /// otherwise spend its whole budget there.
+  /// pooling over states, whose argmax switches back and forth at a tie) chatters at a residual it
+  /// never leaves, and would otherwise spend its whole budget there.
   long stall_steps = 0;
   /// A state entry beyond ±divergence_bound (or a non-finite one) is a divergence.
   double divergence_bound = 1e8;
