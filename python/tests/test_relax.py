@@ -30,6 +30,19 @@ def test_every_method_reaches_the_same_fixed_point(net):
         np.testing.assert_allclose(s, states["rk4"], atol=1e-9)
 
 
+def test_a_relaxation_that_stops_improving_stalls(net):
+    # Asked for a residual below what double rounding allows, rk4 reaches its floor and stays:
+    # with stall_steps it ends there instead of spending its budget.
+    options = {"method": "rk4", "dt": 0.1, "grad_tol": 1e-300, "max_steps": 1000000, "t_max": 1e6,
+               "stall_steps": 200}
+    s, summary, trace = ebm.relax(net, X, options=options)
+    assert summary.termination.startswith("stalled"), summary.full_report()
+    assert summary.final_grad_norm < 1e-12 and summary.steps_accepted < 100000
+    unlimited = dict(options, stall_steps=0, max_steps=5000)
+    s, summary, trace = ebm.relax(net, X, options=unlimited)
+    assert summary.termination == "step budget exhausted", summary.full_report()
+
+
 def test_readme_example_numbers(net):
     # examples/readme_example.cpp: "dopri5: converged after 414 steps (2 rejected), ..., F = 0.943246"
     options = {"method": "dopri5", "grad_tol": 1e-10, "abs_tol": 1e-13, "rel_tol": 1e-12}
