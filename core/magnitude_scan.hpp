@@ -37,6 +37,18 @@ bool all_within(const T* p, Index n, T limit) {
   return any == 0;
 }
 
+/// all_within() of an Eigen expression: the lane scan over contiguous storage (a vector with inner
+/// stride 1, or a plain matrix), otherwise Eigen's NaN-propagating max.
+template <class Derived>
+bool all_within(const Eigen::DenseBase<Derived>& m, typename Derived::Scalar limit) {
+  const Derived& d = m.derived();
+  if constexpr (requires { d.data(); d.innerStride(); d.outerStride(); }) {
+    const bool contiguous = d.innerStride() == 1 && (Derived::IsVectorAtCompileTime || d.outerStride() == d.innerSize());
+    if (contiguous) return all_within(d.data(), d.size(), limit);
+  }
+  return d.size() == 0 || d.array().abs().template maxCoeff<Eigen::PropagateNaN>() <= limit;
+}
+
 /// max |p[i]| over i < n (0 for n = 0), or NaN when some p[i] is NaN. The same value whatever the
 /// order of the maxima, so any blocking of the array gives the same answer.
 template <class T>

@@ -65,7 +65,7 @@ std::string find_divergence(const Matrix<T>& s, const std::vector<Block>& layers
   // One vectorised pass (core/magnitude_scan.hpp); the slow search below runs only when
   // something is wrong. (An infinite entry must fail too when the bound itself is infinite, as
   // for the gradient: magnitude_limit caps the bound at T's largest finite value.)
-  if (all_within(s.data(), s.size(), magnitude_limit<T>(bound))) return {};
+  if (all_within(s, magnitude_limit<T>(bound))) return {};
   for (Index j = 0; j < s.cols(); ++j)
     for (Index i = 0; i < s.rows(); ++i) {
       const double v = double(s(i, j));
@@ -102,14 +102,10 @@ void project(const Sys& sys, State& s) {
     if (sys.projects()) sys.project(s);
 }
 
-/// True when every entry is finite: one vectorised pass over contiguous storage.
+/// True when every entry is finite: one vectorised pass (core/magnitude_scan.hpp).
 template <class Derived>
 bool all_finite(const Eigen::DenseBase<Derived>& m) {
-  using S = typename Derived::Scalar;
-  if constexpr (requires { m.derived().data(); } && Derived::IsVectorAtCompileTime)
-    if (m.derived().innerStride() == 1)
-      return all_within(m.derived().data(), m.size(), std::numeric_limits<S>::max());
-  return m.size() == 0 || std::isfinite(double(m.derived().array().abs().template maxCoeff<Eigen::PropagateNaN>()));
+  return all_within(m, std::numeric_limits<typename Derived::Scalar>::max());
 }
 
 /// The stationarity measure: the largest over the examples of ‖∂F/∂s‖₂, or for a projected

@@ -58,12 +58,7 @@ std::string describe_non_finite(const V& v, const std::vector<ParamBlock>& block
                                 double bound = std::numeric_limits<double>::infinity()) {
   // One vectorised pass in the common case (core/magnitude_scan.hpp); a NaN fails it too.
   using S = typename V::Scalar;
-  const S limit = magnitude_limit<S>(bound);
-  if constexpr (requires { v.data(); v.innerStride(); }) {
-    if (v.innerStride() == 1 && all_within(v.data(), v.size(), limit)) return {};
-  } else if (v.size() == 0 || v.array().abs().template maxCoeff<Eigen::PropagateNaN>() <= limit) {
-    return {};
-  }
+  if (all_within(v, magnitude_limit<S>(bound))) return {};
   for (Index i = 0; i < v.size(); ++i) {
     if (std::isfinite(v[i]) && std::abs(double(v[i])) <= bound) continue;
     std::ostringstream o;

@@ -33,6 +33,7 @@
 #include <limits>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/atomic_file.hpp"
@@ -617,14 +618,12 @@ class Trainer {
       const RelaxSummary& r = free ? s.free_phase : s.nudged_phase;
       std::ostringstream o;
       const char* phase = free ? "free" : "nudged";
-      const char* budget = r.termination == Termination::step_budget ? "step budget (relax."
-                           : r.termination == Termination::stalled   ? "stall test (relax."
-                                                                       : "time horizon (relax.";
-      const char* field = r.termination == Termination::step_budget ? ".max_steps)"
-                          : r.termination == Termination::stalled   ? ".stall_steps)"
-                                                                      : ".t_max)";
+      // What stopped it, and the field that sets it.
+      const auto [limit, field] = r.termination == Termination::step_budget ? std::pair{"step budget", "max_steps"}
+                                  : r.termination == Termination::stalled   ? std::pair{"stall test", "stall_steps"}
+                                                                            : std::pair{"time horizon", "t_max"};
       o << where_in_run(b, batches, step_before) << ": the " << phase << " relaxation did not converge: it stopped on its "
-        << budget << phase << field << " with max |dF/ds| = "
+        << limit << " (relax." << phase << '.' << field << ") with max |dF/ds| = "
         << r.final_grad_norm << ", above relax." << phase
         << ".grad_tol = " << (free ? options_.eval_relax.grad_tol : options_.nudged_grad_tol)
         << " (relax.on_unconverged = \"fail\"; raise the budget, or set it to \"warn\")";
