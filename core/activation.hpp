@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "core/error.hpp"
+#include "core/madd.hpp"
 #include "core/types.hpp"
 
 namespace ebm {
@@ -135,7 +136,7 @@ class Activation {
           for (Index i = 0; i < s.rows(); ++i) {
             const T v = sj[i];
             const T inside = (v >= T(0) && v <= T(1)) ? T(1) : T(0);
-            gj[i] = v - inside * gj[i];
+            gj[i] = madd(-inside, gj[i], v);  // as fused_sweep.hpp rounds it (core/madd.hpp)
           }
         }
         return;

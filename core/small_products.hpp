@@ -8,11 +8,15 @@
 /// place. For a narrow layer both products read Wᵀ stored column-major (W's rows contiguous):
 /// W₂ᵀρ(s₂) = small_inner_product(Wᵀ, …) and W₂ρ(s₁) = small_outer_product(Wᵀ, …); a model
 /// keeps that copy for the duration of a relaxation.
+/// The scalar tails round a·b + c as the packets do (core/madd.hpp), so that the fused sweep
+/// (core/fused_sweep.hpp) can match these kernels bit for bit.
 
+#include <cmath>
 #include <type_traits>
 
 #include <Eigen/Core>
 
+#include "core/madd.hpp"
 #include "core/types.hpp"
 
 namespace ebm {
@@ -79,7 +83,7 @@ inline void small_outer_block(const T* at, Index ldat, Index inner, const T* b, 
   for (int r = 0; r < R; ++r)
     for (int c = 0; c < C; ++c) {
       T sum = predux(acc[r][c]);
-      for (Index kk = k; kk < inner; ++kk) sum += at[kk + (i0 + r) * ldat] * b[kk + (j0 + c) * ldb];
+      for (Index kk = k; kk < inner; ++kk) sum = madd(at[kk + (i0 + r) * ldat], b[kk + (j0 + c) * ldb], sum);
       out[i0 + r + (j0 + c) * ldo] = sum;
     }
 }
@@ -116,7 +120,7 @@ void small_inner_product(const Matrix<T>& a, std::type_identity_t<ConstRef<T>> b
   for (; i < m; ++i)  // the last rows, fewer than a packet
     for (Index j = 0; j < n; ++j) {
       T sum = use_init ? init(i, j) : T(0);
-      for (Index k = 0; k < inner; ++k) sum += a(i, k) * b(k, j);
+      for (Index k = 0; k < inner; ++k) sum = madd(a(i, k), b(k, j), sum);
       out(i, j) = sum;
     }
 }

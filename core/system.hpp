@@ -8,6 +8,8 @@
 #include "core/concepts.hpp"
 #include "core/cost.hpp"
 #include "core/error.hpp"
+#include "core/fused_sweep.hpp"
+#include "core/magnitude_scan.hpp"
 
 namespace ebm {
 
@@ -31,6 +33,9 @@ struct InputCache {
   RowVector<typename M::Scalar> energy(const M& model, ConstRef<typename M::Scalar> s,
                                        ConstRef<typename M::Scalar> x) const {
     return model.energy(s, x);
+  }  FusedStep projected_step(const M&, MutRef<typename M::Scalar>, MutRef<typename M::Scalar>, typename M::Scalar,
+                           double) const {
+    return FusedStep::refused;
   }
 };
 template <HasInputDrive M>
@@ -54,6 +59,13 @@ struct InputCache<M> {
   RowVector<typename M::Scalar> energy(const M& model, ConstRef<typename M::Scalar> s,
                                        ConstRef<typename M::Scalar> /*x*/) const {
     return model.energy_driven(s, drive, workspace);
+  }  /// The fused fixed-point step, where the model has one (see FreeSystem::projected_step).
+  FusedStep projected_step(const M& model, MutRef<typename M::Scalar> s, MutRef<typename M::Scalar> g,
+                           typename M::Scalar dt, double bound) const {
+    if constexpr (requires { model.projected_step_driven(s, g, drive, dt, bound, workspace); })
+      return model.projected_step_driven(s, g, drive, dt, bound, workspace);
+    else
+      return FusedStep::refused;
   }
 };
 }  // namespace detail
@@ -99,6 +111,13 @@ class FreeSystem {
   }
   void project(MutRef<Scalar> s) const {
     if constexpr (HasProjection<M>) model_.project(s);
+  }
+  /// Optional fast path of the fixed-point step: s ← P(s − dt·g), then g ← ∂F/∂s(s), in one pass
+  /// where the model can fuse them (LayeredHopfield::projected_step_driven), bit for bit what
+  /// project() and gradient() give. Refused, touching nothing, where it cannot; `bound` is the
+  /// divergence bound of the states (see FusedStep).
+  FusedStep projected_step(MutRef<Scalar> s, MutRef<Scalar> g, Scalar dt, double bound) const {
+    return cache_.projected_step(model_, s, g, dt, bound);
   }
 
  private:
@@ -146,11 +165,7 @@ class NudgedSystem {
   }
   void gradient(ConstRef<Scalar> s, MutRef<Scalar> g) const {
     cache_.gradient(model_, s, x_, g);
-    if (beta_ == Scalar(0)) return;
-    const Block out = model_.output_block();
-    cost_gradient_.resize(out.size, s.cols());  // no-op after the first call
-    cost_.gradient(s.middleRows(out.offset, out.size), target_, cost_gradient_);
-    g.middleRows(out.offset, out.size) += beta_ * cost_gradient_;
+    if (beta_ != Scalar(0)) add_cost_gradient(s, g);
   }
   /// Whether states live in the model's box (see HasProjection); solvers keep them there.
   bool projects() const {
@@ -160,8 +175,26 @@ class NudgedSystem {
   void project(MutRef<Scalar> s) const {
     if constexpr (HasProjection<M>) model_.project(s);
   }
+  /// FreeSystem::projected_step, then the cost's pull on the output units as in gradient().
+  FusedStep projected_step(MutRef<Scalar> s, MutRef<Scalar> g, Scalar dt, double bound) const {
+    FusedStep done = cache_.projected_step(model_, s, g, dt, bound);
+    if (done == FusedStep::refused || beta_ == Scalar(0)) return done;
+    add_cost_gradient(s, g);
+    const Block out = model_.output_block();
+    if (done == FusedStep::stepped_checked &&
+        !all_within(g.middleRows(out.offset, out.size), magnitude_limit<Scalar>(std::numeric_limits<double>::infinity())))
+      done = FusedStep::stepped;  // the cost's pull is not finite: the solver names where
+    return done;
+  }
 
  private:
+  void add_cost_gradient(ConstRef<Scalar> s, MutRef<Scalar> g) const {
+    const Block out = model_.output_block();
+    cost_gradient_.resize(out.size, s.cols());  // no-op after the first call
+    cost_.gradient(s.middleRows(out.offset, out.size), target_, cost_gradient_);
+    g.middleRows(out.offset, out.size) += beta_ * cost_gradient_;
+  }
+
   const M& model_;
   ConstRef<Scalar> x_;
   ConstRef<Scalar> target_;

@@ -160,4 +160,18 @@ void gather(const LabelledImages<T>& data, std::span<const Index> indices, Matri
   }
 }
 
+/// Asks the cache for the examples at `indices` ahead of their gather: a minibatch's columns lie
+/// scattered over the whole dataset (188 MB for Fashion-MNIST in float), so the gather waits on
+/// memory for each one (2% of a training epoch, and serial). Issued one minibatch ahead, the loads
+/// overlap that minibatch's relaxations. A hint only: nothing is read or written.
+template <class T>
+void prefetch(const LabelledImages<T>& data, std::span<const Index> indices) {
+  constexpr std::size_t kLine = 64;
+  const std::size_t bytes = std::size_t(data.images.rows()) * sizeof(T);
+  for (const Index i : indices) {
+    const char* column = reinterpret_cast<const char*>(data.images.col(i).data());
+    for (std::size_t b = 0; b < bytes; b += kLine) __builtin_prefetch(column + b, 0, 1);
+  }
+}
+
 }  // namespace ebm

@@ -14,6 +14,7 @@
 #include "core/concepts.hpp"
 #include "core/error.hpp"
 #include "core/fields.hpp"
+#include "core/fused_sweep.hpp"
 #include "core/random.hpp"
 #include "core/small_products.hpp"
 
@@ -256,6 +257,31 @@ class LayeredHopfield {
       }
     }
     rho_.chain_gradient(s, ws.r, g);
+  }
+
+  /// One synchronous projected fixed-point step in one pass (core/fused_sweep.hpp): s ← P(s − dt·g),
+  /// then g ← ∂E/∂s at the new s from the drive; bit for bit what project() and
+  /// state_gradient_driven compute one after the other. For a hard-sigmoid network with one hidden
+  /// layer under a narrow output, with a prepared workspace; refused, touching nothing, for any
+  /// other network, which then takes the step-by-step path. `bound` is the divergence bound the
+  /// new states are checked against (see FusedStep).
+  FusedStep projected_step_driven(MutRef<T> s, MutRef<T> g, ConstRef<T> drive, T dt, double bound,
+                                  Workspace& ws) const {
+    double lo = 0, hi = 0;
+    if (num_layers() != 2 || !ws.prepared || ws.wt[2].size() == 0 || !rho_.clip_range(lo, hi))
+      return FusedStep::refused;
+    require<DimensionMismatch>(s.rows() == state_size_ && g.rows() == s.rows() && g.cols() == s.cols() &&
+                                   drive.rows() == sizes_[1] && drive.cols() == s.cols(),
+                               "projected step: state ", s.rows(), "×", s.cols(), ", gradient ", g.rows(), "×",
+                               g.cols(), " and drive ", drive.rows(), "×", drive.cols(), " do not fit the network ",
+                               lazy_describe());
+    const FusedSweep<T> sweep{s.data(), s.outerStride(), g.data(), g.outerStride(), drive.data(),
+                              drive.outerStride(), ws.wt[2].data(), bias(2).data(), sizes_[1], sizes_[2],
+                              s.cols(), dt, T(lo), T(hi)};
+    const FusedStep done = fused_sweep(sweep);
+    // States end in [lo, hi]; a bound inside that box is the solver's to check.
+    if (done == FusedStep::stepped_checked && std::max(std::abs(lo), std::abs(hi)) > bound) return FusedStep::stepped;
+    return done;
   }
 
   void param_gradient(ConstRef<T> s, ConstRef<T> x, VectorRef<T> grad) const {

@@ -22,6 +22,7 @@
 
 #include "core/concepts.hpp"
 #include "core/error.hpp"
+#include "core/fused_sweep.hpp"
 #include "core/magnitude_scan.hpp"
 #include "solvers/odeint_eigen.hpp"
 #include "solvers/relax_options.hpp"
@@ -106,6 +107,16 @@ void project(const Sys& sys, State& s) {
 template <class Derived>
 bool all_finite(const Eigen::DenseBase<Derived>& m) {
   return all_within(m, std::numeric_limits<typename Derived::Scalar>::max());
+}
+
+/// The synchronous fixed-point step s ← P(s − dt·g), g ← ∂F/∂s(s) in one pass, where the system
+/// fuses them (FreeSystem::projected_step); refused where it does not, and nothing is touched.
+template <class Sys, class State, class T>
+FusedStep fused_projected_step(const Sys& sys, State& s, State& g, T dt, double bound) {
+  if constexpr (requires { sys.projected_step(s, g, dt, bound); })
+    return sys.projects() ? sys.projected_step(s, g, dt, bound) : FusedStep::refused;
+  else
+    return FusedStep::refused;
 }
 
 /// The stationarity measure: the largest over the examples of ‖∂F/∂s‖₂, or for a projected
@@ -260,6 +271,7 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
       break;
     }
     ++tries;
+    bool checked = false;
     switch (options.method) {
       case Method::euler: {  // s ← P(s − h ∂F/∂s), h clipped to the horizon
         last_dt = std::min(dt, options.t_max - t);
@@ -294,9 +306,15 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
       case Method::fixed_point: {
         last_dt = dt;
         if (options.schedule == Schedule::synchronous) {
-          s -= T(dt) * dsdt;
-          detail::project(sys, s);
-          evaluate(t);
+          const FusedStep fused = detail::fused_projected_step(sys, s, dsdt, T(dt), options.divergence_bound);
+          if (fused != FusedStep::refused) {
+            ++summary.gradient_evaluations;
+            checked = fused == FusedStep::stepped_checked;  // the checks below would pass
+          } else {
+            s -= T(dt) * dsdt;
+            detail::project(sys, s);
+            evaluate(t);
+          }
         } else {
           for (std::size_t parity = 0; parity < 2; ++parity) {
             for (std::size_t k = parity; k < layers.size(); k += 2)
@@ -317,8 +335,9 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
     ++summary.steps_accepted;
     residual_current = false;
     DivergenceSite site;
-    std::string where = detail::find_divergence(s, layers, options.divergence_bound, first_example, "state", &site);
-    if (where.empty())
+    std::string where;
+    if (!checked) where = detail::find_divergence(s, layers, options.divergence_bound, first_example, "state", &site);
+    if (!checked && where.empty())
       where = detail::find_divergence(dsdt, layers, std::numeric_limits<double>::infinity(), first_example,
                                       "energy gradient", &site);
     if (!where.empty()) {

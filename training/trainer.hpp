@@ -240,6 +240,7 @@ class Trainer {
     for (Index b = 0; b < batches.size(); ++b) {
       const long step_before = step_;
       largest_param_ = std::numeric_limits<double>::quiet_NaN();  // unknown until the step reports it
+      if (b + 1 < batches.size()) prefetch(train, batches[b + 1]);
       const EstimateSummary s = guarded(b, batches, [&] { return train_batch(train, batches[b]); });
       // A learning rate far too large: the update overflows even from a finite gradient, or sends
       // the weights beyond any sense (a clipped activation would keep training on them for ever).
