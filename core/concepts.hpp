@@ -126,6 +126,16 @@ concept HasTiledHebbian = HasScalar<M> && requires(const M& m, const Matrix<type
   m.param_gradient_difference_tile(r, s, Index(0), out);
 };
 
+/// Optional, with HasTiledHebbian: `resize_hebbian_rates(batch, r)`, then
+/// `hebbian_rates_part(s_a, s_b, first, r)` fills the columns of a chunk, so that a trainer
+/// computes the rates inside its parallel relaxations instead of after them, serially.
+template <class M>
+concept HasPartialHebbianRates = HasTiledHebbian<M> && requires(const M& m, const Matrix<typename M::Scalar>& s,
+                                                                 typename M::HebbianRates& r) {
+  m.resize_hebbian_rates(Index(1), r);
+  m.hebbian_rates_part(s, s, Index(0), r);
+};
+
 /// Optional: a model whose free fixed point (the minimum of E with only the input clamped) is known
 /// in closed form, e.g. a predictive-coding network's, which is its feed-forward pass.
 /// `free_fixed_point(x, s)` resizes s to state_size × batch and fills it; free phases then take it

@@ -160,17 +160,16 @@ void gather(const LabelledImages<T>& data, std::span<const Index> indices, Matri
   }
 }
 
-/// Asks the cache for the examples at `indices` ahead of their gather: a minibatch's columns lie
-/// scattered over the whole dataset (188 MB for Fashion-MNIST in float), so the gather waits on
-/// memory for each one (2% of a training epoch, and serial). Issued one minibatch ahead, the loads
-/// overlap that minibatch's relaxations. A hint only: nothing is read or written.
+/// Columns [first, first + count) of what gather() makes, into x and target already sized for
+/// all of `indices` (target zero in those columns): a trainer gathers the next minibatch this way
+/// in parallel, during the current one's update, instead of serially before it (its columns lie
+/// scattered over the whole dataset, 188 MB for Fashion-MNIST in float, so each one waits on memory).
 template <class T>
-void prefetch(const LabelledImages<T>& data, std::span<const Index> indices) {
-  constexpr std::size_t kLine = 64;
-  const std::size_t bytes = std::size_t(data.images.rows()) * sizeof(T);
-  for (const Index i : indices) {
-    const char* column = reinterpret_cast<const char*>(data.images.col(i).data());
-    for (std::size_t b = 0; b < bytes; b += kLine) __builtin_prefetch(column + b, 0, 1);
+void gather_part(const LabelledImages<T>& data, std::span<const Index> indices, Index first, Index count,
+                 Matrix<T>& x, Matrix<T>& target) {
+  for (Index j = first; j < first + count; ++j) {
+    x.col(j) = data.images.col(indices[std::size_t(j)]);
+    target(data.labels[std::size_t(indices[std::size_t(j)])], j) = T(1);
   }
 }
 

@@ -322,11 +322,32 @@ class LayeredHopfield {
   void hebbian_rates(ConstRef<T> s_a, ConstRef<T> s_b, ConstRef<T> x, HebbianRates& rates) const {
     check_shapes(s_a, x);
     check_shapes(s_b, x);
-    rates.a.resize(state_size_, s_a.cols());
-    rates.b.resize(state_size_, s_b.cols());
-    rho_.rho(s_a, rates.a);
-    rho_.rho(s_b, rates.b);
-    rates.delta1 = layer(rates.a, 1) - layer(rates.b, 1);
+    resize_hebbian_rates(s_a.cols(), rates);
+    hebbian_rates_part(s_a, s_b, 0, rates);
+  }
+  /// Sizes `rates` for a batch of `cols` examples (a no-op when it has that size already), for
+  /// hebbian_rates_part to fill column by column.
+  void resize_hebbian_rates(Index cols, HebbianRates& rates) const {
+    rates.a.resize(state_size_, cols);
+    rates.b.resize(state_size_, cols);
+    rates.delta1.resize(sizes_[1], cols);
+  }
+  /// Columns [first, first + s_a.cols()) of the rates, from those columns' states: a trainer fills
+  /// them chunk by chunk, in parallel, as each chunk's relaxations end (HasPartialHebbianRates).
+  /// Elementwise, so the same bits as hebbian_rates of the whole batch.
+  void hebbian_rates_part(ConstRef<T> s_a, ConstRef<T> s_b, Index first, HebbianRates& rates) const {
+    const Index n = s_a.cols();
+    require<DimensionMismatch>(s_a.rows() == state_size_ && s_b.rows() == state_size_ && s_b.cols() == n &&
+                                   first >= 0 && first + n <= rates.a.cols() && rates.b.cols() == rates.a.cols() &&
+                                   rates.delta1.cols() == rates.a.cols(),
+                               "hebbian_rates_part: states ", s_a.rows(), "×", n, " and ", s_b.rows(), "×", s_b.cols(),
+                               " at column ", first, " do not fit rates of ", rates.a.cols(), " columns of ",
+                               lazy_describe());
+    auto a = rates.a.middleCols(first, n);
+    auto b = rates.b.middleCols(first, n);
+    rho_.rho(s_a, a);
+    rho_.rho(s_b, b);
+    rates.delta1.middleCols(first, n) = layer(a, 1) - layer(b, 1);
   }
   /// The parameters cut into tiles, contiguous ranges of params() (groups of whole columns of one
   /// W_k, or all the biases) of about kTileEntries entries: small enough to stay in cache between

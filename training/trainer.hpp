@@ -158,7 +158,13 @@ class Trainer {
   /// One optimizer step on the examples `indices` of `data`; returns the merged estimate summary
   /// and adds the per-chunk relaxation statistics to `stats`.
   EstimateSummary train_batch(const LabelledImages<T>& data, std::span<const Index> indices) {
-    gather(data, indices, x_, target_, model_.output_block().size);
+    if (gathered_next_ != nullptr && gathered_next_ == indices.data() && x_next_.cols() == Index(indices.size())) {
+      x_.swap(x_next_);  // gathered during the previous minibatch's update
+      target_.swap(target_next_);
+    } else {
+      gather(data, indices, x_, target_, model_.output_block().size);
+    }
+    gathered_next_ = nullptr;
     if constexpr (kTiled) {
       // A Langevin estimate averaging several samples per example is not one pair of states.
       bool pair = true;
@@ -234,13 +240,19 @@ class Trainer {
     proposals_ = accepted_ = 0;
     chunk_count_ = 0;
     const Minibatches batches(train.size(), options_.batch_size, options_.seed, std::uint64_t(epoch_));
+    gathered_next_ = nullptr;  // a pointer into an earlier epoch's (or a failed one's) order
     EpochMetrics m;
     double loss = 0;
     long correct = 0, seen = 0;
     for (Index b = 0; b < batches.size(); ++b) {
       const long step_before = step_;
       largest_param_ = std::numeric_limits<double>::quiet_NaN();  // unknown until the step reports it
-      if (b + 1 < batches.size()) prefetch(train, batches[b + 1]);
+      next_data_ = &train;
+      next_batch_ = b + 1 < batches.size() ? batches[b + 1] : std::span<const Index>{};
+      struct Forget {  // never leave a pointer to `train` behind, also on a fault
+        Trainer& t;
+        ~Forget() { t.next_data_ = nullptr, t.next_batch_ = {}; }
+      } forget{*this};
       const EstimateSummary s = guarded(b, batches, [&] { return train_batch(train, batches[b]); });
       // A learning rate far too large: the update overflows even from a finite gradient, or sends
       // the weights beyond any sense (a clipped activation would keep training on them for ever).
@@ -464,11 +476,17 @@ class Trainer {
       w.put_raw(s_a_.col(first).data(), n);
       w.put_raw(s_b_.col(first).data(), n);
     };
+    // The rates of the Hebbian difference, column by column as each chunk's states arrive, where
+    // the model can (inside the parallel relaxations rather than after them, serially).
+    constexpr bool kRatesInChunks = HasPartialHebbianRates<M>;
+    if constexpr (kRatesInChunks) model_.resize_hebbian_rates(batch, rates_);
     auto get = [&](Index c, ByteReader& r) {
       const Index first = c * chunk, count = std::min(chunk, batch - first);
       EstimateSummary s = get_estimate_summary(r);
       r.get_raw(s_a_.col(first).data(), std::size_t(count * s_a_.rows()), "free state");
       r.get_raw(s_b_.col(first).data(), std::size_t(count * s_b_.rows()), "nudged state");
+      if constexpr (kRatesInChunks)
+        model_.hebbian_rates_part(s_a_.middleCols(first, count), s_b_.middleCols(first, count), first, rates_);
       return s;
     };
     constexpr bool kDriven = HasPartialInputDrive<M> && requires(Matrix<T>& m) {
@@ -488,6 +506,7 @@ class Trainer {
                                             s_a, s_b, Index(base) + first);
           s_a_.middleCols(first, count) = s_a;
           s_b_.middleCols(first, count) = s_b;
+          if constexpr (kRatesInChunks) model_.hebbian_rates_part(s_a, s_b, first, rates_);
           return summary;
         }, put, get);
     EstimateSummary merged;
@@ -495,7 +514,7 @@ class Trainer {
       merged.merge(c);
       count_chunk(c);
     }
-    model_.hebbian_rates(s_a_, s_b_, x_, rates_);
+    if constexpr (!kRatesInChunks) model_.hebbian_rates(s_a_, s_b_, x_, rates_);
     grad_.resize(params);
     const T scale = T(1.0 / (estimator_.pair_divisor() * double(batch)));
     const Index tiles = model_.param_tile_count();
@@ -511,11 +530,26 @@ class Trainer {
     if (std::find(tile_finite_.begin(), tile_finite_.end(), 0) != tile_finite_.end()) check_gradient();
     optimizer_.begin_step();
     tile_largest_.assign(std::size_t(tiles), T(0));
-    arena_.parallel_for(tiles, [&](Index i) {
+    // With the updates, kGatherTasks more tasks gather the next minibatch (see gather_part), which
+    // would otherwise wait on memory serially before it.
+    const std::span<const Index> next = next_data_ ? next_batch_ : std::span<const Index>{};
+    const Index next_size = Index(next.size());
+    if (next_size > 0) {
+      x_next_.resize(x_.rows(), next_size);
+      target_next_.setZero(target_.rows(), next_size);
+    }
+    arena_.parallel_for(tiles + kGatherTasks, [&](Index i) {
+      if (i >= tiles) {
+        const Index part = (next_size + kGatherTasks - 1) / kGatherTasks, from = (i - tiles) * part;
+        if (from < next_size)
+          gather_part(*next_data_, next, from, std::min(part, next_size - from), x_next_, target_next_);
+        return;
+      }
       const Block tile = model_.param_tile(i);
       tile_largest_[std::size_t(i)] =
           optimizer_.update(model_.params().data(), grad_.data() + tile.offset, tile.offset, tile.size);
     });
+    gathered_next_ = next_size > 0 ? next.data() : nullptr;
     largest_param_ = 0;
     for (const T v : tile_largest_) largest_param_ = largest_or_nan(largest_param_, double(v));
     ++step_;
@@ -538,6 +572,13 @@ class Trainer {
     });
   }
   static constexpr Index kDriveRows = 128;
+  static constexpr Index kGatherTasks = 2;
+  /// The minibatch after the one being trained, if any, and (gathered_next_) whether x_next_ and
+  /// target_next_ hold it, gathered by train_batch_tiled.
+  const LabelledImages<T>* next_data_ = nullptr;
+  std::span<const Index> next_batch_;
+  Matrix<T> x_next_, target_next_;
+  const Index* gathered_next_ = nullptr;
 
   void count_chunk(const EstimateSummary& c) {
     free_steps_ += double(c.free_phase.steps_accepted);

@@ -19,6 +19,24 @@ ebm::LabelledImages<float> numbered(ebm::Index n) {
   return d;
 }
 
+// A trainer gathers the next minibatch in pieces, in parallel (gather_part): the pieces make what
+// gather() makes, pixels and one-hot targets, for any cut.
+TEST(Gather, InPiecesIsTheGather) {
+  const auto data = numbered(40);
+  const std::vector<ebm::Index> indices = {7, 31, 2, 2, 19, 0, 39};
+  Eigen::MatrixXf x, target;
+  ebm::gather(data, indices, x, target);
+  for (const ebm::Index piece : {1, 3, 7}) {
+    Eigen::MatrixXf xp(2, 7), tp = Eigen::MatrixXf::Zero(10, 7);
+    for (ebm::Index first = 0; first < 7; first += piece)
+      ebm::gather_part(data, indices, first, std::min<ebm::Index>(piece, 7 - first), xp, tp);
+    EXPECT_EQ(xp, x) << piece;
+    EXPECT_EQ(tp, target) << piece;
+  }
+  EXPECT_EQ(x(0, 1), 31.0f);
+  EXPECT_EQ(target(1, 1), 1.0f);  // label 31 % 10
+}
+
 TEST(Shuffle, IsAPermutationFixedBySeed) {
   const auto a = ebm::shuffled_indices(1000, 42);
   const auto b = ebm::shuffled_indices(1000, 42);

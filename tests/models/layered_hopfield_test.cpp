@@ -253,6 +253,28 @@ TEST(LayeredHopfieldDriven, DriveInRowPiecesIsTheDrive) {
   EXPECT_THROW(net.input_drive_part(x, 12, 3, wrong), DimensionMismatch);
 }
 
+// The Hebbian rates filled chunk by chunk (a trainer's, HasPartialHebbianRates) are the rates of the
+// whole batch, bit for bit: every chunking, including chunks of one column, for a deep network.
+TEST(LayeredHopfieldTiled, HebbianRatesInColumnChunksAreTheRates) {
+  static_assert(HasPartialHebbianRates<LayeredHopfield<float>>);
+  LayeredHopfield<float> net({6, 11, 7, 3});
+  net.init_glorot(2);
+  const Matrix<float> x = test::uniform_matrix(6, 9, 0, 1, 3).cast<float>();
+  const Matrix<float> s_a = test::uniform_matrix(net.state_size(), 9, -0.5, 1.5, 4).cast<float>();
+  const Matrix<float> s_b = test::uniform_matrix(net.state_size(), 9, -0.5, 1.5, 5).cast<float>();
+  LayeredHopfield<float>::HebbianRates whole, chunked;
+  net.hebbian_rates(s_a, s_b, x, whole);
+  for (const Index chunk : {1, 2, 4, 9}) {
+    net.resize_hebbian_rates(9, chunked);
+    for (Index first = 0; first < 9; first += chunk) {
+      const Index n = std::min(chunk, 9 - first);
+      net.hebbian_rates_part(s_a.middleCols(first, n), s_b.middleCols(first, n), first, chunked);
+    }
+    EXPECT_TRUE(chunked.a == whole.a && chunked.b == whole.b && chunked.delta1 == whole.delta1) << chunk;
+  }
+  EXPECT_THROW(net.hebbian_rates_part(s_a.middleCols(0, 3), s_b.middleCols(0, 3), 7, chunked), DimensionMismatch);
+}
+
 // Narrow layers (≤ kNarrow units) take the small-product kernels once the workspace is prepared;
 // without prepare() the same evaluation runs on Eigen's products. Both must agree to rounding, at
 // sizes with every kernel tail, for every activation; a layer just above kNarrow stays on Eigen.
