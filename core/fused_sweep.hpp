@@ -19,6 +19,7 @@
 
 #include <array>
 #include <cmath>
+#include <type_traits>
 #include <utility>
 
 #include <Eigen/Core>
@@ -145,10 +146,14 @@ bool fused_sweep_fixed(const FusedSweep<T>& a) {
 template <class T, int... Ms>
 FusedStep fused_sweep_dispatch(const FusedSweep<T>& a, std::integer_sequence<int, Ms...>) {
   FusedStep result = FusedStep::refused;
-  ((a.narrow == Ms + 1 ? (result = fused_sweep_fixed<Ms + 1>(a) ? FusedStep::stepped_checked : FusedStep::stepped,
-                          true)
-                       : false) ||
-   ...);
+  // The first width that matches runs; || stops the fold there.
+  auto run = [&](auto width) {
+    constexpr int M = decltype(width)::value;
+    if (a.narrow != M) return false;
+    result = fused_sweep_fixed<M>(a) ? FusedStep::stepped_checked : FusedStep::stepped;
+    return true;
+  };
+  static_cast<void>((run(std::integral_constant<int, Ms + 1>{}) || ...));
   return result;
 }
 
