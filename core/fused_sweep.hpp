@@ -18,7 +18,6 @@
 /// Activation::chain_gradient for the hard sigmoid, whose ρ(s) = s for a clipped state.
 
 #include <array>
-#include <cmath>
 #include <type_traits>
 #include <utility>
 
@@ -45,7 +44,7 @@ struct FusedSweep {
   const T* wt;
   const T* bias;
   Index wide;    ///< n₁
-  Index narrow;  ///< m, at most kMaxNarrow
+  Index narrow;  ///< m, at most kMaxFusedNarrow
   Index cols;    ///< b
   T dt, lo, hi;
 };
@@ -68,6 +67,20 @@ inline P inside_box(const P& v, const P& lo, const P& hi) {
   return pand(in, pset1<P>(T(1)));
 }
 
+/// The clip as Eigen's max(lo).min(hi) makes it, (lo > v) ? lo : v then (hi < v) ? hi : v, which
+/// keeps a NaN (the divergence check then reports it).
+template <class T>
+inline T clip(T v, T lo, T hi) {
+  v = (lo > v) ? lo : v;
+  return (hi < v) ? hi : v;
+}
+/// One unit of the hard sigmoid's chain rule, as Activation::chain_gradient: v − ρ′(v)·pre.
+template <class T>
+inline T chain(T v, T pre, T lo, T hi) {
+  const T inside = (v >= lo && v <= hi) ? T(1) : T(0);
+  return madd(-inside, pre, v);
+}
+
 /// The sweep of column j; returns false if a new gradient entry is not finite.
 template <int M, class T>
 bool fused_sweep_column(const FusedSweep<T>& a, Index j) {
@@ -81,14 +94,8 @@ bool fused_sweep_column(const FusedSweep<T>& a, Index j) {
   const P pdt = pset1<P>(a.dt), plo = pset1<P>(a.lo), phi = pset1<P>(a.hi);
 
   // The narrow layer's step first: the wide layer's new gradient reads its new state.
-  // The clip written as Eigen's max(lo).min(hi) is: (lo > v) ? lo : v, then (hi < v) ? hi : v,
-  // which keeps a NaN (the divergence check then reports it).
   std::array<T, M> s2;
-  for (int k = 0; k < M; ++k) {
-    const T v = sj[n1 + k] - a.dt * gj[n1 + k];
-    const T up = (a.lo > v) ? a.lo : v;
-    s2[std::size_t(k)] = (a.hi < up) ? a.hi : up;
-  }
+  for (int k = 0; k < M; ++k) s2[std::size_t(k)] = clip(sj[n1 + k] - a.dt * gj[n1 + k], a.lo, a.hi);
 
   P dot[M];
   for (int k = 0; k < M; ++k) dot[k] = pset1<P>(T(0));
@@ -114,23 +121,18 @@ bool fused_sweep_column(const FusedSweep<T>& a, Index j) {
   T sum[M];
   for (int k = 0; k < M; ++k) sum[k] = predux(dot[k]);
   for (; i < n1; ++i) {  // the last rows, fewer than a packet
-    T v = sj[i] - a.dt * gj[i];
-    v = (a.lo > v) ? a.lo : v;
-    v = (a.hi < v) ? a.hi : v;
+    const T v = clip(sj[i] - a.dt * gj[i], a.lo, a.hi);
     sj[i] = v;
     T pre = dj[i];
     for (int k = 0; k < M; ++k) pre = madd(a.wt[i + k * n1], s2[std::size_t(k)], pre);
     for (int k = 0; k < M; ++k) sum[k] = madd(a.wt[i + k * n1], v, sum[k]);
-    const T inside = (v >= a.lo && v <= a.hi) ? T(1) : T(0);
-    gj[i] = madd(-inside, pre, v);
+    gj[i] = chain(v, pre, a.lo, a.hi);
     bad += gj[i] * T(0);
   }
   for (int k = 0; k < M; ++k) {
     const T v = s2[std::size_t(k)];
     sj[n1 + k] = v;
-    const T pre = sum[k] + a.bias[k];
-    const T inside = (v >= a.lo && v <= a.hi) ? T(1) : T(0);
-    gj[n1 + k] = madd(-inside, pre, v);
+    gj[n1 + k] = chain(v, sum[k] + a.bias[k], a.lo, a.hi);
     bad += gj[n1 + k] * T(0);
   }
   return bad == T(0);

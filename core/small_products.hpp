@@ -11,7 +11,6 @@
 /// The scalar tails round a·b + c as the packets do (core/madd.hpp), so that the fused sweep
 /// (core/fused_sweep.hpp) can match these kernels bit for bit.
 
-#include <cmath>
 #include <type_traits>
 
 #include <Eigen/Core>

@@ -33,7 +33,8 @@ struct InputCache {
   RowVector<typename M::Scalar> energy(const M& model, ConstRef<typename M::Scalar> s,
                                        ConstRef<typename M::Scalar> x) const {
     return model.energy(s, x);
-  }  FusedStep projected_step(const M&, MutRef<typename M::Scalar>, MutRef<typename M::Scalar>, typename M::Scalar,
+  }
+  FusedStep projected_step(const M&, MutRef<typename M::Scalar>, MutRef<typename M::Scalar>, typename M::Scalar,
                            double) const {
     return FusedStep::refused;
   }
@@ -59,7 +60,8 @@ struct InputCache<M> {
   RowVector<typename M::Scalar> energy(const M& model, ConstRef<typename M::Scalar> s,
                                        ConstRef<typename M::Scalar> /*x*/) const {
     return model.energy_driven(s, drive, workspace);
-  }  /// The fused fixed-point step, where the model has one (see FreeSystem::projected_step).
+  }
+  /// The fused fixed-point step, where the model has one (see FreeSystem::projected_step).
   FusedStep projected_step(const M& model, MutRef<typename M::Scalar> s, MutRef<typename M::Scalar> g,
                            typename M::Scalar dt, double bound) const {
     if constexpr (requires { model.projected_step_driven(s, g, drive, dt, bound, workspace); })

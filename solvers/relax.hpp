@@ -114,7 +114,7 @@ bool all_finite(const Eigen::DenseBase<Derived>& m) {
 template <class Sys, class State, class T>
 FusedStep fused_projected_step(const Sys& sys, State& s, State& g, T dt, double bound) {
   if constexpr (requires { sys.projected_step(s, g, dt, bound); })
-    return sys.projects() ? sys.projected_step(s, g, dt, bound) : FusedStep::refused;
+    return sys.projected_step(s, g, dt, bound);
   else
     return FusedStep::refused;
 }
@@ -336,10 +336,12 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
     residual_current = false;
     DivergenceSite site;
     std::string where;
-    if (!checked) where = detail::find_divergence(s, layers, options.divergence_bound, first_example, "state", &site);
-    if (!checked && where.empty())
-      where = detail::find_divergence(dsdt, layers, std::numeric_limits<double>::infinity(), first_example,
-                                      "energy gradient", &site);
+    if (!checked) {
+      where = detail::find_divergence(s, layers, options.divergence_bound, first_example, "state", &site);
+      if (where.empty())
+        where = detail::find_divergence(dsdt, layers, std::numeric_limits<double>::infinity(), first_example,
+                                        "energy gradient", &site);
+    }
     if (!where.empty()) {
       std::ostringstream o;
       o << to_string(options.method) << " relaxation diverged at step " << step << " (t = " << t << "): " << where;

@@ -156,20 +156,23 @@ class Trainer {
   bool writes_files() const { return !options_.out_dir.empty() && (!options_.group || options_.group->rank() == 0); }
 
   /// One optimizer step on the examples `indices` of `data`; returns the merged estimate summary
-  /// and adds the per-chunk relaxation statistics to `stats`.
-  EstimateSummary train_batch(const LabelledImages<T>& data, std::span<const Index> indices) {
-    if (gathered_next_ != nullptr && gathered_next_ == indices.data() && x_next_.cols() == Index(indices.size())) {
+  /// and adds the per-chunk relaxation statistics to `stats`. `next`, the examples of `data` the
+  /// following call will take, if known, lets the tiled path gather them during this step's update.
+  EstimateSummary train_batch(const LabelledImages<T>& data, std::span<const Index> indices,
+                              std::span<const Index> next = {}) {
+    if (gathered_next_.data == &data && gathered_next_.indices == indices.data() &&
+        x_next_.cols() == Index(indices.size())) {
       x_.swap(x_next_);  // gathered during the previous minibatch's update
       target_.swap(target_next_);
     } else {
       gather(data, indices, x_, target_, model_.output_block().size);
     }
-    gathered_next_ = nullptr;
+    gathered_next_ = {};
     if constexpr (kTiled) {
       // A Langevin estimate averaging several samples per example is not one pair of states.
       bool pair = true;
       if constexpr (requires { estimator_.has_pair(); }) pair = estimator_.has_pair();
-      if (options_.parallel.tiled_update && pair) return train_batch_tiled();
+      if (options_.parallel.tiled_update && pair) return train_batch_tiled(data, next);
     }
     return train_batch_per_chunk();
   }
@@ -240,20 +243,15 @@ class Trainer {
     proposals_ = accepted_ = 0;
     chunk_count_ = 0;
     const Minibatches batches(train.size(), options_.batch_size, options_.seed, std::uint64_t(epoch_));
-    gathered_next_ = nullptr;  // a pointer into an earlier epoch's (or a failed one's) order
+    gathered_next_ = {};  // a pointer into an earlier epoch's (or a failed one's) order
     EpochMetrics m;
     double loss = 0;
     long correct = 0, seen = 0;
     for (Index b = 0; b < batches.size(); ++b) {
       const long step_before = step_;
       largest_param_ = std::numeric_limits<double>::quiet_NaN();  // unknown until the step reports it
-      next_data_ = &train;
-      next_batch_ = b + 1 < batches.size() ? batches[b + 1] : std::span<const Index>{};
-      struct Forget {  // never leave a pointer to `train` behind, also on a fault
-        Trainer& t;
-        ~Forget() { t.next_data_ = nullptr, t.next_batch_ = {}; }
-      } forget{*this};
-      const EstimateSummary s = guarded(b, batches, [&] { return train_batch(train, batches[b]); });
+      const std::span<const Index> next = b + 1 < batches.size() ? batches[b + 1] : std::span<const Index>{};
+      const EstimateSummary s = guarded(b, batches, [&] { return train_batch(train, batches[b], next); });
       // A learning rate far too large: the update overflows even from a finite gradient, or sends
       // the weights beyond any sense (a clipped activation would keep training on them for ever).
       const double bound = optimizer_.options().divergence_bound;
@@ -458,7 +456,8 @@ class Trainer {
   /// The fast path: the chunks' relaxations in parallel, then the Hebbian difference of the whole
   /// minibatch, tile by tile in parallel (HasTiledHebbian), then the optimizer on each tile. The
   /// tiles depend on the model's sizes only, so the result is the same for any thread count.
-  EstimateSummary train_batch_tiled()
+  /// `next`: the examples of `data` the next minibatch takes, gathered here, in parallel (empty: none).
+  EstimateSummary train_batch_tiled(const LabelledImages<T>& data, std::span<const Index> next)
     requires kTiled
   {
     const Index batch = x_.cols();
@@ -532,7 +531,6 @@ class Trainer {
     tile_largest_.assign(std::size_t(tiles), T(0));
     // With the updates, kGatherTasks more tasks gather the next minibatch (see gather_part), which
     // would otherwise wait on memory serially before it.
-    const std::span<const Index> next = next_data_ ? next_batch_ : std::span<const Index>{};
     const Index next_size = Index(next.size());
     if (next_size > 0) {
       x_next_.resize(x_.rows(), next_size);
@@ -542,14 +540,14 @@ class Trainer {
       if (i >= tiles) {
         const Index part = (next_size + kGatherTasks - 1) / kGatherTasks, from = (i - tiles) * part;
         if (from < next_size)
-          gather_part(*next_data_, next, from, std::min(part, next_size - from), x_next_, target_next_);
+          gather_part(data, next, from, std::min(part, next_size - from), x_next_, target_next_);
         return;
       }
       const Block tile = model_.param_tile(i);
       tile_largest_[std::size_t(i)] =
           optimizer_.update(model_.params().data(), grad_.data() + tile.offset, tile.offset, tile.size);
     });
-    gathered_next_ = next_size > 0 ? next.data() : nullptr;
+    if (next_size > 0) gathered_next_ = {&data, next.data()};
     largest_param_ = 0;
     for (const T v : tile_largest_) largest_param_ = largest_or_nan(largest_param_, double(v));
     ++step_;
@@ -573,12 +571,13 @@ class Trainer {
   }
   static constexpr Index kDriveRows = 128;
   static constexpr Index kGatherTasks = 2;
-  /// The minibatch after the one being trained, if any, and (gathered_next_) whether x_next_ and
-  /// target_next_ hold it, gathered by train_batch_tiled.
-  const LabelledImages<T>* next_data_ = nullptr;
-  std::span<const Index> next_batch_;
+  /// The next minibatch, gathered by train_batch_tiled, and which one it is: its data set and its
+  /// indices' address in the epoch's order (null when they hold none).
   Matrix<T> x_next_, target_next_;
-  const Index* gathered_next_ = nullptr;
+  struct {
+    const LabelledImages<T>* data = nullptr;
+    const Index* indices = nullptr;
+  } gathered_next_;
 
   void count_chunk(const EstimateSummary& c) {
     free_steps_ += double(c.free_phase.steps_accepted);
