@@ -129,6 +129,7 @@ int train_command(const RunConfig& c, const CommandArgs& args) {
   o.epochs = c.data.epochs;
   o.seed = c.data.seed;
   o.eval_train_size = c.data.eval_train_size;
+  o.augment = augmentation(c.data, data.train);
   o.parallel = c.parallel;
   o.eval_relax = c.relax_free;
   o.out_dir = c.output.dir;

@@ -30,6 +30,7 @@
 #include "core/error.hpp"
 #include "core/fields.hpp"
 #include "core/input_file.hpp"
+#include "data/augment.hpp"
 #include "data/fashion_mnist.hpp"
 #include "learning/langevin_phases.hpp"
 #include "solvers/parallel.hpp"
@@ -82,6 +83,9 @@ struct DataConfig {
   Index batch_size = 32;
   long epochs = 1;
   std::uint64_t seed = 1;
+  int augment_shift = 0;
+  bool augment_flip = false;
+  std::vector<Index> image_shape;  ///< [channels, height, width]; empty: from the IDX files
 
   static constexpr auto fields() {
     using D = DataConfig;
@@ -100,10 +104,37 @@ struct DataConfig {
               non_negative),
         field("batch_size", &D::batch_size, "examples per optimizer step", batch),
         field("epochs", &D::epochs, "epochs to train (counting those of a resumed run)", non_negative),
-        field("seed", &D::seed, "shuffles, validation split, random signs, Langevin noise"),
+        field("seed", &D::seed, "shuffles, validation split, random signs, Langevin noise, augmentation"),
+        field("augment_shift", &D::augment_shift,
+              "translate each training image by up to this many pixels each way (zero padding), anew every epoch",
+              checks::InRange{0, 1 << 16}),
+        field("augment_flip", &D::augment_flip, "mirror each training image left-right with probability 1/2"),
+        field("image_shape", &D::image_shape,
+              "[channels, height, width] of the images, channel-fastest (empty: from 3-dimensional IDX files)",
+              checks::Every<checks::InRange>{{1, double(Index(1) << 24), true}}),
     };
   }
 };
+
+/// The augmentation `d` asks for, on the training set `train`: the images' shape from
+/// data.image_shape, else from the IDX files. Throws InvalidOptions when it does not fit the images.
+template <class T>
+Augmentation augmentation(const DataConfig& d, const LabelledImages<T>& train) {
+  Augmentation a;
+  a.shift = d.augment_shift;
+  a.flip = d.augment_flip;
+  a.seed = d.seed;
+  if (d.image_shape.size() == 3) {
+    a.channels = d.image_shape[0];
+    a.height = d.image_shape[1];
+    a.width = d.image_shape[2];
+  } else {
+    a.height = train.height;
+    a.width = train.width;
+  }
+  a.validate(train.images.rows());
+  return a;
+}
 
 /// [output]: where results go.
 struct OutputConfig {
@@ -285,6 +316,9 @@ inline RunConfig config_from_toml(const toml::table& root, const Registry& regis
       !c.optimizer.is_valid(&why))
     throw InvalidOptions(why);
   c.parallel.validate();
+  require<InvalidOptions>(c.data.image_shape.empty() || c.data.image_shape.size() == 3,
+                          "data.image_shape must be [channels, height, width], got ", c.data.image_shape.size(),
+                          " entries");
   const int files = !c.data.train_images.empty() + !c.data.train_labels.empty() + !c.data.test_images.empty() +
                     !c.data.test_labels.empty();
   require<InvalidOptions>(c.early_stopping.patience == 0 || c.data.validation_size > 0,

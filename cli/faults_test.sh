@@ -73,4 +73,13 @@ expect 1 "data/labels: expected 3 dimensions" train --config run.toml --out swap
   --set data.train_images="$dir/data/labels" --set data.train_labels="$dir/data/images"
 expect 1 "run.toml: model.sizes[1] = 100000000 is beyond the limit" train --config run.toml --set 'model.sizes=[784,100000000,10]'
 expect 1 "override '#x=1': the key must be section.key" train --config run.toml --set '#x=1'
+# Augmentation that does not fit the images: refused before training, naming the field.
+expect 1 "data.image_shape = [1, 28, 27] has 756 pixels but the images have 784" train --config run.toml --out aug \
+  --set data.augment_shift=2 --set 'data.image_shape=[1,28,27]'
+expect 1 "data.augment_shift = 28 must be less than the images' height 28" train --config run.toml --out aug \
+  --set data.augment_shift=28
+expect 1 "data.image_shape must be [channels, height, width], got 2 entries" train --config run.toml --out aug \
+  --set 'data.image_shape=[28,28]'
+"$EBM" train --config run.toml --out aug --set data.augment_shift=2 --set data.augment_flip=true > aug.log \
+  || fail "augmented training: $(cat aug.log)"
 echo "faults OK"

@@ -27,6 +27,8 @@ template <class T>
 struct LabelledImages {
   Matrix<T> images;         ///< pixels × examples
   std::vector<int> labels;  ///< class of each column, 0…9
+  Index height = 0;         ///< each image's rows and columns when known (3-dimensional IDX files), else 0
+  Index width = 0;
   Index size() const { return images.cols(); }
 };
 
@@ -55,6 +57,10 @@ LabelledImages<T> load_idx_dataset(const std::filesystem::path& image_path, cons
   for (std::size_t d = 1; d < images.dims.size(); ++d) pixels *= Index(images.dims[d]);
   require<DataError>(n == 0 || pixels > 0, image_path.string(), ": images have zero pixels");
   LabelledImages<T> out;
+  if (images.dims.size() == 3) {
+    out.height = Index(images.dims[1]);
+    out.width = Index(images.dims[2]);
+  }
   out.labels.resize(std::size_t(n));
   for (Index j = 0; j < n; ++j) {
     const int label = labels.data[std::size_t(j)];

@@ -36,6 +36,8 @@ inline std::vector<Index> shuffled_indices(Index n, std::uint64_t seed, std::uin
 template <class T>
 LabelledImages<T> subset(const LabelledImages<T>& data, std::span<const Index> indices) {
   LabelledImages<T> out;
+  out.height = data.height;
+  out.width = data.width;
   out.images.resize(data.images.rows(), Index(indices.size()));
   out.labels.resize(indices.size());
   for (std::size_t j = 0; j < indices.size(); ++j) {
@@ -52,6 +54,8 @@ template <class T>
 LabelledImages<T> head(const LabelledImages<T>& data, Index n) {
   if (n <= 0 || n >= data.size()) return data;
   LabelledImages<T> out;
+  out.height = data.height;
+  out.width = data.width;
   out.images = data.images.leftCols(n);
   out.labels.assign(data.labels.begin(), data.labels.begin() + n);
   return out;

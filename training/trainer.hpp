@@ -40,6 +40,7 @@
 #include "core/concepts.hpp"
 #include "core/cost.hpp"
 #include "core/system.hpp"
+#include "data/augment.hpp"
 #include "data/split.hpp"
 #include "learning/estimator.hpp"
 #include "solvers/parallel.hpp"
@@ -106,6 +107,9 @@ struct TrainerOptions {
   /// The processes that train this model together (none: this process alone); only the one of
   /// rank 0 writes files.
   std::shared_ptr<Collective> group;
+  /// Random translations and mirrors of the training minibatches (evaluation sees the images as
+  /// they are); a function of (augment.seed, epoch, example), like the shuffles.
+  Augmentation augment;
 
   void validate() const {
     require<InvalidOptions>(batch_size >= 1, "data.batch_size must be ≥ 1, got ", batch_size);
@@ -166,6 +170,7 @@ class Trainer {
       target_.swap(target_next_);
     } else {
       gather(data, indices, x_, target_, model_.output_block().size);
+      augment_part(options_.augment, indices, std::uint64_t(epoch_), 0, Index(indices.size()), x_);
     }
     gathered_next_ = {};
     if constexpr (kTiled) {
@@ -242,6 +247,7 @@ class Trainer {
     free_steps_ = nudged_steps_ = free_norm_ = nudged_norm_ = 0;
     proposals_ = accepted_ = 0;
     chunk_count_ = 0;
+    options_.augment.validate(train.images.rows());
     const Minibatches batches(train.size(), options_.batch_size, options_.seed, std::uint64_t(epoch_));
     gathered_next_ = {};  // a pointer into an earlier epoch's (or a failed one's) order
     EpochMetrics m;
@@ -539,8 +545,11 @@ class Trainer {
     arena_.parallel_for(tiles + kGatherTasks, [&](Index i) {
       if (i >= tiles) {
         const Index part = (next_size + kGatherTasks - 1) / kGatherTasks, from = (i - tiles) * part;
-        if (from < next_size)
-          gather_part(data, next, from, std::min(part, next_size - from), x_next_, target_next_);
+        if (from < next_size) {
+          const Index count = std::min(part, next_size - from);
+          gather_part(data, next, from, count, x_next_, target_next_);
+          augment_part(options_.augment, next, std::uint64_t(epoch_), from, count, x_next_);
+        }
         return;
       }
       const Block tile = model_.param_tile(i);

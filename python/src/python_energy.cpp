@@ -170,10 +170,13 @@ py::list train_python_energy(PythonEnergy& net, const Matrix<double>& images, co
                           "\": a PythonEnergy trains by ep in this build (estimate() runs every rule that applies)");
   require<DimensionMismatch>(Index(labels.size()) == images.cols(), "images have ", images.cols(),
                              " columns but there are ", labels.size(), " labels");
-  LabelledImages<double> train{images, labels}, test_set;
+  LabelledImages<double> train, test_set;
+  train.images = images;
+  train.labels = labels;
   if (!test.is_none()) {
     auto [ti, tl] = test.cast<std::pair<Matrix<double>, std::vector<int>>>();
-    test_set = {std::move(ti), std::move(tl)};
+    test_set.images = std::move(ti);
+    test_set.labels = std::move(tl);
   }
   Rule::Options rule_options;
   {
@@ -188,6 +191,7 @@ py::list train_python_energy(PythonEnergy& net, const Matrix<double>& images, co
   o.epochs = c.data.epochs;
   o.seed = c.data.seed;
   o.eval_train_size = c.data.eval_train_size;
+  o.augment = cli::augmentation(c.data, train);
   o.parallel = c.parallel;
   o.eval_relax = c.relax_free;
   o.out_dir = out;

@@ -239,13 +239,16 @@ ebm::test::RunSettings ep_config() {
 
 /// Trains for `epochs` (or `steps` minibatches of epoch 0 when steps > 0) and returns the weights.
 ebm::Vector<float> train_ep(ebm::test::RunSettings c, const ebm::LabelledImages<float>& train, long epochs,
-                            fs::path out = {}, const fs::path& resume = {}, long steps = 0) {
+                            fs::path out = {}, const fs::path& resume = {}, long steps = 0,
+                            const ebm::Augmentation& augment = {}) {
   c.data.epochs = epochs;
   ebm::LayeredHopfield<float> net(c.model.sizes, c.model.activation);
   net.init_glorot(c.model.init_seed, float(c.model.init_gain));
   ebm::Optimizer<float> opt(c.optimizer, net.param_blocks(), net.params().size());
   ebm::EquilibriumProp<float> ep(c.ep_options());
-  ebm::Trainer trainer(net, ep, opt, trainer_options(c, std::move(out)));
+  ebm::TrainerOptions options = trainer_options(c, std::move(out));
+  options.augment = augment;
+  ebm::Trainer trainer(net, ep, opt, options);
   if (!resume.empty()) trainer.resume(resume);
   if (steps > 0) {
     const ebm::Minibatches batches(train.size(), c.data.batch_size, c.data.seed, 0);
@@ -293,6 +296,33 @@ TEST(TrainerEP, OneAndTwoThreadsGiveBitIdenticalWeights) {
   const ebm::Vector<float> untrained = train_ep(fresh, train, 0);
   EXPECT_GT((one - untrained).cwiseAbs().maxCoeff(), 1e-3f);  // it did train
   EXPECT_EQ(std::memcmp(one.data(), two.data(), std::size_t(one.size()) * sizeof(float)), 0);
+}
+
+// Augmentation is drawn per (seed, epoch, example): the same weights for any number of threads, and
+// the same whether a minibatch was gathered (and augmented) ahead, in pieces during the previous
+// update, or on its own when its turn comes.
+TEST(TrainerEP, AugmentedTrainingIsTheSameForAnyThreadsAndAnyGathering) {
+  const auto train = ebm::head(fashion_t10k(), 200);
+  ebm::test::RunSettings c = ep_config();
+  ebm::Augmentation augment;
+  augment.height = train.height;
+  augment.width = train.width;
+  augment.shift = 2;
+  augment.flip = true;
+  ASSERT_EQ(augment.height * augment.width, train.images.rows());
+  const long batches = 200 / c.data.batch_size;
+  c.parallel.threads = 1;
+  const ebm::Vector<float> one = train_ep(c, train, 1, {}, {}, 0, augment);
+  c.parallel.threads = 2;
+  const ebm::Vector<float> two = train_ep(c, train, 1, {}, {}, 0, augment);
+  const ebm::Vector<float> each_on_its_own = train_ep(c, train, 1, {}, {}, batches, augment);
+  const ebm::Vector<float> plain = train_ep(c, train, 1);
+  EXPECT_EQ(std::memcmp(one.data(), two.data(), std::size_t(one.size()) * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(one.data(), each_on_its_own.data(), std::size_t(one.size()) * sizeof(float)), 0);
+  EXPECT_GT((one - plain).cwiseAbs().maxCoeff(), 1e-4f);  // the augmentation did change the images
+  // A shape that does not fit the images is refused before anything trains.
+  augment.width += 1;
+  EXPECT_THROW(train_ep(c, train, 1, {}, {}, 0, augment), ebm::InvalidOptions);
 }
 
 // The fast path (relax the chunks, then the Hebbian difference of the whole minibatch in
