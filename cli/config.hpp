@@ -107,11 +107,11 @@ struct DataConfig {
         field("seed", &D::seed, "shuffles, validation split, random signs, Langevin noise, augmentation"),
         field("augment_shift", &D::augment_shift,
               "translate each training image by up to this many pixels each way (zero padding), anew every epoch",
-              checks::InRange{0, 1 << 16}),
+              ebm::checks::InRange{0, 1 << 16}),
         field("augment_flip", &D::augment_flip, "mirror each training image left-right with probability 1/2"),
         field("image_shape", &D::image_shape,
               "[channels, height, width] of the images, channel-fastest (empty: from 3-dimensional IDX files)",
-              checks::Every<checks::InRange>{{1, double(Index(1) << 24), true}}),
+              ebm::checks::Every<ebm::checks::InRange>{{1, double(Index(1) << 24), true}}),
     };
   }
 };
