@@ -228,3 +228,11 @@ def test_trains_by_ep_with_callbacks(small_data):
     assert [m["epoch"] for m in history] == [1, 2]
     assert len(seen) == 20 and not np.array_equal(before, py.params)
     assert history[1]["test_accuracy"] > 0.3
+    # Arrays carry no image shape: augmenting them needs data.image_shape, and says so.
+    config["data"].update({"epochs": 1, "augment_shift": 2})
+    with pytest.raises(ebm.InvalidOptions, match="set data.image_shape"):
+        py.train(images[:, :200], labels[:200], config)
+    config["data"]["image_shape"] = [1, 28, 28]
+    moved = py.params.copy()
+    assert len(py.train(images[:, :200], labels[:200], config)) == 1
+    assert not np.array_equal(moved, py.params)

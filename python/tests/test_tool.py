@@ -33,6 +33,23 @@ def test_training_is_identical_to_the_command_line_tool(run_config, tmp_path, eb
         assert mine["loss"] == pytest.approx(float(row.split(",")[2]), rel=1e-9)
 
 
+def test_augmented_training_is_identical_to_the_command_line_tool(run_config, tmp_path, ebm_cli):
+    plain = ebm.read_checkpoint(ebm.train(run_config, out=str(tmp_path / "plain"), verbose=False)["checkpoint"])
+    run_config["data"].update({"augment_shift": 2, "augment_flip": True})
+    result = ebm.train(run_config, verbose=False)
+    config_file = tmp_path / "run.toml"
+    config_file.write_text(ebm.config_text(run_config, set=["output.dir='%s'" % (tmp_path / "cli")]))
+    done = cli(ebm_cli, "train", "--config", str(config_file))
+    assert done.returncode == 0, done.stderr
+    ours = ebm.read_checkpoint(result["checkpoint"])
+    theirs = ebm.read_checkpoint(str(tmp_path / "cli" / "checkpoint.bin"))
+    assert np.array_equal(ours["params"], theirs["params"])
+    assert not np.array_equal(ours["params"], plain["params"])  # the images did move
+    run_config["data"]["image_shape"] = [1, 28, 27]
+    with pytest.raises(ebm.InvalidOptions, match=r"data.image_shape = \[1, 28, 27\] has 756 pixels"):
+        ebm.train(run_config, verbose=False)
+
+
 def test_relaxing_a_checkpoint_is_identical_to_ebm_relax(run_config, tmp_path, ebm_cli, small_data):
     run_config["data"]["epochs"] = 1
     result = ebm.train(run_config, verbose=False)
