@@ -14,15 +14,19 @@ def cli(ebm_cli, *args):
     return subprocess.run([ebm_cli, *args], capture_output=True, text=True)
 
 
-def test_training_is_identical_to_the_command_line_tool(run_config, tmp_path, ebm_cli):
+def train_here_and_by_the_tool(run_config, tmp_path, ebm_cli):
+    """ebm.train(run_config) and `ebm train` on the same config: the result and both checkpoints."""
     result = ebm.train(run_config, verbose=False)
-    assert result["status"] == 0 and [m["epoch"] for m in result["epochs"]] == [1, 2]
     config_file = tmp_path / "run.toml"
     config_file.write_text(ebm.config_text(run_config, set=["output.dir='%s'" % (tmp_path / "cli")]))
     done = cli(ebm_cli, "train", "--config", str(config_file))
     assert done.returncode == 0, done.stderr
-    ours = ebm.read_checkpoint(result["checkpoint"])
-    theirs = ebm.read_checkpoint(str(tmp_path / "cli" / "checkpoint.bin"))
+    return result, ebm.read_checkpoint(result["checkpoint"]), ebm.read_checkpoint(str(tmp_path / "cli" / "checkpoint.bin"))
+
+
+def test_training_is_identical_to_the_command_line_tool(run_config, tmp_path, ebm_cli):
+    result, ours, theirs = train_here_and_by_the_tool(run_config, tmp_path, ebm_cli)
+    assert result["status"] == 0 and [m["epoch"] for m in result["epochs"]] == [1, 2]
     assert ours["scalar"] == "float" and ours["epoch"] == 2 and ours["model_kind"] == "layered_hopfield"
     assert np.array_equal(ours["params"], theirs["params"])  # bit-identical
     ours_csv = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
@@ -36,13 +40,7 @@ def test_training_is_identical_to_the_command_line_tool(run_config, tmp_path, eb
 def test_augmented_training_is_identical_to_the_command_line_tool(run_config, tmp_path, ebm_cli):
     plain = ebm.read_checkpoint(ebm.train(run_config, out=str(tmp_path / "plain"), verbose=False)["checkpoint"])
     run_config["data"].update({"augment_shift": 2, "augment_flip": True})
-    result = ebm.train(run_config, verbose=False)
-    config_file = tmp_path / "run.toml"
-    config_file.write_text(ebm.config_text(run_config, set=["output.dir='%s'" % (tmp_path / "cli")]))
-    done = cli(ebm_cli, "train", "--config", str(config_file))
-    assert done.returncode == 0, done.stderr
-    ours = ebm.read_checkpoint(result["checkpoint"])
-    theirs = ebm.read_checkpoint(str(tmp_path / "cli" / "checkpoint.bin"))
+    _, ours, theirs = train_here_and_by_the_tool(run_config, tmp_path, ebm_cli)
     assert np.array_equal(ours["params"], theirs["params"])
     assert not np.array_equal(ours["params"], plain["params"])  # the images did move
     run_config["data"]["image_shape"] = [1, 28, 27]
