@@ -3,7 +3,7 @@
 # in the middle of writing a checkpoint; after every kill the checkpoint and metrics.csv on disk
 # must be readable and consistent (metrics rows 1…k, k the checkpoint's epoch or one more), and
 # --resume continued to the end must give a checkpoint byte-identical to an uninterrupted run's
-# and the same metrics (the wall-clock column aside).
+# and the same metrics (the wall-clock column aside), with the training images augmented.
 set -euo pipefail
 : "${EBM:?set EBM to the ebm binary}"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,6 +26,9 @@ test_size = 20
 eval_train_size = 20
 batch_size = 20
 epochs = ${EBM_KILL_EPOCHS:-40}
+# Drawn per (seed, epoch, example): a resumed run must draw what the uninterrupted one drew.
+augment_shift = 2
+augment_flip = true
 [relax.free]
 max_steps = 8
 [relax.nudged]
