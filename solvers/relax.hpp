@@ -133,6 +133,32 @@ double stationarity(const Sys& sys, const Matrix<T>& s, const Matrix<T>& flow, T
   return max_column_norm(work);
 }
 
+/// Heavy-ball momentum: an example (column) whose velocity points uphill, ∂F/∂s · v > 0, drops
+/// it. Per example, so a batch relaxes exactly as its examples would one by one (and so the same
+/// for any split into chunks).
+template <class T>
+void restart_uphill(const Matrix<T>& g, Matrix<T>& v) {
+  for (Index j = 0; j < v.cols(); ++j)
+    if (g.col(j).dot(v.col(j)) > T(0)) v.col(j).setZero();
+}
+
+/// Rows [begin, begin + n) of the heavy-ball update before projection: previous ← s,
+/// s ← s + μ·v − ε·g.
+template <class T>
+void heavy_ball_rows(Matrix<T>& s, const Matrix<T>& g, const Matrix<T>& v, Matrix<T>& previous, Index begin,
+                     Index n, T mu, T eps) {
+  if (previous.rows() != s.rows() || previous.cols() != s.cols()) previous.resize(s.rows(), s.cols());
+  previous.middleRows(begin, n) = s.middleRows(begin, n);
+  s.middleRows(begin, n) += mu * v.middleRows(begin, n) - eps * g.middleRows(begin, n);
+}
+
+/// After the projection: the velocity is the step actually taken, v ← s − previous, so that
+/// momentum never pushes a unit further into the wall of its box.
+template <class T>
+void taken_rows(const Matrix<T>& s, Matrix<T>& v, const Matrix<T>& previous, Index begin, Index n) {
+  v.middleRows(begin, n) = s.middleRows(begin, n) - previous.middleRows(begin, n);
+}
+
 }  // namespace detail
 
 /// Relaxes the batch `s` (state_size × batch, updated in place) towards a minimum of
@@ -203,6 +229,7 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
   };
   State last_good;
   if (options.on_divergence == OnDivergence::stop) last_good = s;
+  State velocity, previous;  // fixed_point with momentum: the last step taken, the state before it
 
   double t = 0.0;
   double dt = options.dt;
@@ -305,7 +332,26 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
       }
       case Method::fixed_point: {
         last_dt = dt;
-        if (options.schedule == Schedule::synchronous) {
+        if (options.momentum > 0) {
+          if (velocity.size() == 0) velocity = State::Zero(s.rows(), s.cols());
+          detail::restart_uphill(dsdt, velocity);
+          const T mu = T(options.momentum);
+          if (options.schedule == Schedule::synchronous) {
+            detail::heavy_ball_rows(s, dsdt, velocity, previous, 0, s.rows(), mu, T(dt));
+            detail::project(sys, s);
+            detail::taken_rows(s, velocity, previous, 0, s.rows());
+            evaluate(t);
+          } else {
+            for (std::size_t parity = 0; parity < 2; ++parity) {
+              for (std::size_t k = parity; k < layers.size(); k += 2)
+                detail::heavy_ball_rows(s, dsdt, velocity, previous, layers[k].offset, layers[k].size, mu, T(dt));
+              detail::project(sys, s);
+              for (std::size_t k = parity; k < layers.size(); k += 2)
+                detail::taken_rows(s, velocity, previous, layers[k].offset, layers[k].size);
+              evaluate(t);
+            }
+          }
+        } else if (options.schedule == Schedule::synchronous) {
           const FusedStep fused = detail::fused_projected_step(sys, s, dsdt, T(dt), options.divergence_bound);
           if (fused != FusedStep::refused) {
             ++summary.gradient_evaluations;

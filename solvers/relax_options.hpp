@@ -130,6 +130,12 @@ struct RelaxOptions {
   double max_dt = 0.0;
   /// Layer order of the fixed-point update.
   Schedule schedule = Schedule::synchronous;
+  /// fixed_point: heavy-ball momentum μ in [0, 1). Each update becomes v ← μ·v − ε ∂F/∂s,
+  /// s ← P(s + v) (v then the step actually taken), and an example whose v points uphill
+  /// (∂F/∂s · v > 0) restarts from v = 0 (O'Donoghue & Candès 2015). The fixed points are the
+  /// plain iteration's; a slow mode of rate 1 − h converges at about 1 − √h instead (Polyak 1964),
+  /// which is what a conv net's free phase needs once its weights have grown (README).
+  double momentum = 0.0;
   /// Stop (Termination::stalled) once the residual has not fallen by 1% for this many steps;
   /// 0 never does. A relaxation of an energy that is not differentiable at its minimum (max
   /// pooling over states, whose argmax switches back and forth at a tie) chatters at a residual it
@@ -157,6 +163,9 @@ struct RelaxOptions {
         field("rel_tol", &R::rel_tol, "dopri5 relative error tolerance", non_negative),
         field("max_dt", &R::max_dt, "dopri5 largest step (0 = unbounded)", non_negative),
         field("schedule", &R::schedule, "fixed_point layer order: synchronous or alternating"),
+        field("momentum", &R::momentum,
+              "fixed_point heavy-ball momentum in [0, 1), restarted per example when it points uphill (0 = off)",
+              checks::InRange{0, 1}),
         field("stall_steps", &R::stall_steps,
               "stop once max |dF/ds| has not fallen by 1% for this many steps (0 = never)", non_negative),
         field("divergence_bound", &R::divergence_bound, "a state entry beyond this is a divergence", positive),
@@ -181,6 +190,8 @@ struct RelaxOptions {
       return bad(prefix, "abs_tol and ", prefix, "rel_tol must not both be 0 for dopri5");
     if (method != Method::fixed_point && schedule != Schedule::synchronous)
       return bad(prefix, "schedule = alternating applies to method fixed_point only, not ", to_string(method));
+    if (method != Method::fixed_point && momentum != 0)
+      return bad(prefix, "momentum applies to method fixed_point only, not ", to_string(method));
     return true;
   }
 
