@@ -82,4 +82,10 @@ expect 1 "data.image_shape must be [channels, height, width], got 2 entries" tra
   --set 'data.image_shape=[28,28]'
 "$EBM" train --config run.toml --out aug --set data.augment_shift=2 --set data.augment_flip=true > aug.log \
   || fail "augmented training: $(cat aug.log)"
+# Heavy-ball momentum in the relaxations: refused where it cannot apply, trains where it does.
+expect 1 "relax.free.momentum must be in [0, 1), got 1" train --config run.toml --out mom --set relax.free.momentum=1
+expect 1 "relax.nudged.momentum applies to method fixed_point only, not euler" train --config run.toml --out mom \
+  --set relax.nudged.method=euler --set relax.nudged.momentum=0.5
+"$EBM" train --config run.toml --out mom --set relax.free.momentum=0.6 --set relax.nudged.momentum=0.6 > mom.log \
+  || fail "training with momentum: $(cat mom.log)"
 echo "faults OK"
