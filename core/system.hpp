@@ -114,6 +114,11 @@ class FreeSystem {
   void project(MutRef<Scalar> s) const {
     if constexpr (HasProjection<M>) model_.project(s);
   }
+  /// The model's box, where project() is a clip to one (see LayeredHopfield::clip_range).
+  bool clip_range(double& lo, double& hi) const {
+    if constexpr (requires { model_.clip_range(lo, hi); }) return model_.clip_range(lo, hi);
+    else return false;
+  }
   /// Optional fast path of the fixed-point step: s ← P(s − dt·g), then g ← ∂F/∂s(s), in one pass
   /// where the model can fuse them (LayeredHopfield::projected_step_driven), bit for bit what
   /// project() and gradient() give. Refused, touching nothing, where it cannot; `bound` is the
@@ -176,6 +181,11 @@ class NudgedSystem {
   }
   void project(MutRef<Scalar> s) const {
     if constexpr (HasProjection<M>) model_.project(s);
+  }
+  /// The model's box, where project() is a clip to one (see LayeredHopfield::clip_range).
+  bool clip_range(double& lo, double& hi) const {
+    if constexpr (requires { model_.clip_range(lo, hi); }) return model_.clip_range(lo, hi);
+    else return false;
   }
   /// FreeSystem::projected_step, then the cost's pull on the output units as in gradient().
   FusedStep projected_step(MutRef<Scalar> s, MutRef<Scalar> g, Scalar dt, double bound) const {

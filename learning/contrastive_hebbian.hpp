@@ -72,6 +72,7 @@ class ClampedSystem {
   }
   bool projects() const { return free_.projects(); }
   void project(MutRef<Scalar> s) const { free_.project(s); }
+  bool clip_range(double& lo, double& hi) const { return free_.clip_range(lo, hi); }
   /// The rows held fixed: a Langevin phase puts no noise there (it samples the other units'
   /// conditional law given the clamped output).
   Block frozen_rows() const { return out_; }

@@ -150,6 +150,7 @@ class OutputClamped {
   }
   bool projects() const { return free_.projects(); }
   void project(MutRef<Scalar> s) const { free_.project(s); }
+  bool clip_range(double& lo, double& hi) const { return free_.clip_range(lo, hi); }
 
  private:
   const FreeSystem<M>& free_;

@@ -257,6 +257,9 @@ class ConvHopfield {
     }
   }
 
+  /// The box [lo, hi] project() clips every state to, when it does: lets a solver fuse its own
+  /// step with the projection (fixed_point with momentum).
+  bool clip_range(double& lo, double& hi) const { return rho_.clip_range(lo, hi); }
   bool projects() const {
     double lo = 0, hi = 0;
     return rho_.clip_range(lo, hi);

@@ -142,6 +142,43 @@ void restart_uphill(const Matrix<T>& g, Matrix<T>& v) {
     if (g.col(j).dot(v.col(j)) > T(0)) v.col(j).setZero();
 }
 
+/// The box the system's projection clips to, [−∞, ∞] where it has none: false where it projects
+/// some other way (then relax projects it separately).
+template <class Sys>
+bool clip_box(const Sys& sys, double& lo, double& hi) {
+  if (!projects(sys)) {
+    lo = -std::numeric_limits<double>::infinity();
+    hi = std::numeric_limits<double>::infinity();
+    return true;
+  }
+  if constexpr (requires { sys.clip_range(lo, hi); }) return sys.clip_range(lo, hi);
+  else return false;
+}
+
+/// The heavy-ball step of rows [begin, begin + n) in one pass per example, for a box projection:
+/// y ← clip(s + (μ·v − ε·g), lo, hi), v ← y − s, s ← y; with `restart`, first restart_uphill's
+/// test on those rows (all of them, for the synchronous schedule), while the column is in cache.
+template <class T>
+void heavy_ball_box_rows(Matrix<T>& s, const Matrix<T>& g, Matrix<T>& v, Index begin, Index n, T mu, T eps,
+                         double lo, double hi, bool restart) {
+  const T l = std::isinf(lo) ? -std::numeric_limits<T>::infinity() : T(lo);
+  const T h = std::isinf(hi) ? std::numeric_limits<T>::infinity() : T(hi);
+  for (Index j = 0; j < s.cols(); ++j) {
+    if (restart && g.col(j).segment(begin, n).dot(v.col(j).segment(begin, n)) > T(0))
+      v.col(j).segment(begin, n).setZero();
+    T* __restrict sj = s.col(j).data() + begin;
+    T* __restrict vj = v.col(j).data() + begin;
+    const T* __restrict gj = g.col(j).data() + begin;
+    for (Index i = 0; i < n; ++i) {
+      T y = sj[i] + (mu * vj[i] - eps * gj[i]);
+      y = y < l ? l : y;  // a NaN stays a NaN, for the divergence check to name
+      y = y > h ? h : y;
+      vj[i] = y - sj[i];
+      sj[i] = y;
+    }
+  }
+}
+
 /// Rows [begin, begin + n) of the heavy-ball update before projection: previous ← s,
 /// s ← s + μ·v − ε·g.
 template <class T>
@@ -334,14 +371,28 @@ RelaxSummary relax(const Sys& sys, Matrix<typename Sys::Scalar>& s, const RelaxO
         last_dt = dt;
         if (options.momentum > 0) {
           if (velocity.size() == 0) velocity = State::Zero(s.rows(), s.cols());
-          detail::restart_uphill(dsdt, velocity);
           const T mu = T(options.momentum);
-          if (options.schedule == Schedule::synchronous) {
+          double lo = 0, hi = 0;
+          const bool box = detail::clip_box(sys, lo, hi);
+          if (box && options.schedule == Schedule::synchronous) {  // one pass per example (the usual case)
+            detail::heavy_ball_box_rows(s, dsdt, velocity, 0, s.rows(), mu, T(dt), lo, hi, true);
+            evaluate(t);
+          } else if (box) {
+            detail::restart_uphill(dsdt, velocity);
+            for (std::size_t parity = 0; parity < 2; ++parity) {
+              for (std::size_t k = parity; k < layers.size(); k += 2)
+                detail::heavy_ball_box_rows(s, dsdt, velocity, layers[k].offset, layers[k].size, mu, T(dt), lo, hi,
+                                            false);
+              evaluate(t);
+            }
+          } else if (options.schedule == Schedule::synchronous) {
+            detail::restart_uphill(dsdt, velocity);
             detail::heavy_ball_rows(s, dsdt, velocity, previous, 0, s.rows(), mu, T(dt));
             detail::project(sys, s);
             detail::taken_rows(s, velocity, previous, 0, s.rows());
             evaluate(t);
           } else {
+            detail::restart_uphill(dsdt, velocity);
             for (std::size_t parity = 0; parity < 2; ++parity) {
               for (std::size_t k = parity; k < layers.size(); k += 2)
                 detail::heavy_ball_rows(s, dsdt, velocity, previous, layers[k].offset, layers[k].size, mu, T(dt));

@@ -30,6 +30,17 @@ def test_every_method_reaches_the_same_fixed_point(net):
         np.testing.assert_allclose(s, states["rk4"], atol=1e-9)
 
 
+def test_momentum_reaches_the_same_fixed_point_in_fewer_steps(net):
+    plain = {"method": "fixed_point", "dt": 1.0, "grad_tol": 1e-10, "max_steps": 100000}
+    s0, summary0, _ = ebm.relax(net, X, options=plain)
+    s1, summary1, _ = ebm.relax(net, X, options=dict(plain, momentum=0.5))
+    assert summary0.converged and summary1.converged, summary1.full_report()
+    np.testing.assert_allclose(s1, s0, atol=1e-9)
+    assert summary1.steps_accepted < summary0.steps_accepted
+    with pytest.raises(ebm.InvalidOptions, match="relax.momentum applies to method fixed_point only, not rk4"):
+        ebm.relax(net, X, options={"method": "rk4", "momentum": 0.5})
+
+
 def test_a_relaxation_that_stops_improving_stalls(net):
     # Asked for a residual below what double rounding allows, rk4 reaches its floor and stays:
     # with stall_steps it ends there instead of spending its budget.

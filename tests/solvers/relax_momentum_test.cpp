@@ -136,6 +136,45 @@ TEST(RelaxMomentum, EachExampleRelaxesAsItWouldAlone) {
   EXPECT_TRUE(one_thread.isApprox(run(2, 40), 1e-8));
 }
 
+// A system that projects without saying its box: relax falls back to stepping, projecting and
+// taking the difference in separate passes, which must agree with the fused pass for a box.
+template <class Sys>
+struct OpaqueProjection {
+  using Scalar = typename Sys::Scalar;
+  const Sys& sys;
+  Index state_size() const { return sys.state_size(); }
+  std::vector<Block> layer_blocks() const { return sys.layer_blocks(); }
+  RowVector<Scalar> energy(ConstRef<Scalar> s) const { return sys.energy(s); }
+  void gradient(ConstRef<Scalar> s, MutRef<Scalar> g) const { sys.gradient(s, g); }
+  bool projects() const { return sys.projects(); }
+  void project(MutRef<Scalar> s) const { sys.project(s); }
+};
+
+TEST(RelaxMomentum, TheFusedBoxStepAgreesWithTheGenericOne) {
+  LayeredHopfield<double> net({6, 10, 8, 3}, Activation::Kind::hard_sigmoid);
+  net.init_glorot(5, 2.5);
+  const Eigen::MatrixXd x = test::uniform_matrix(6, 7, 0, 1, 2);
+  FreeSystem fused(net, x);
+  const OpaqueProjection<FreeSystem<LayeredHopfield<double>>> generic{fused};
+  double lo = 0, hi = 0;
+  ASSERT_TRUE(detail::clip_box(fused, lo, hi));
+  ASSERT_FALSE(detail::clip_box(generic, lo, hi));
+  for (Schedule schedule : {Schedule::synchronous, Schedule::alternating}) {
+    RelaxOptions o;
+    o.method = Method::fixed_point;
+    o.dt = 1.0;
+    o.momentum = 0.85;
+    o.schedule = schedule;
+    o.grad_tol = 0;
+    o.max_steps = 25;
+    Eigen::MatrixXd a = Eigen::MatrixXd::Zero(net.state_size(), 7), b = a;
+    relax(fused, a, o);
+    relax(generic, b, o);
+    EXPECT_LT((a - b).cwiseAbs().maxCoeff(), 1e-12) << to_string(schedule);
+    EXPECT_GT((a.array() == 0 || a.array() == 1).count(), 0) << "no unit reached the walls of its box";
+  }
+}
+
 TEST(RelaxMomentum, OptionsAreChecked) {
   RelaxOptions o;
   o.method = Method::fixed_point;
