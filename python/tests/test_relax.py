@@ -31,9 +31,10 @@ def test_every_method_reaches_the_same_fixed_point(net):
 
 
 def test_momentum_reaches_the_same_fixed_point_in_fewer_steps(net):
-    plain = {"method": "fixed_point", "dt": 1.0, "grad_tol": 1e-10, "max_steps": 100000}
+    # At dt = 0.5 the plain iteration creeps (42 steps); momentum 0.3 gets there in 23.
+    plain = {"method": "fixed_point", "dt": 0.5, "grad_tol": 1e-10, "max_steps": 100000}
     s0, summary0, _ = ebm.relax(net, X, options=plain)
-    s1, summary1, _ = ebm.relax(net, X, options=dict(plain, momentum=0.5))
+    s1, summary1, _ = ebm.relax(net, X, options=dict(plain, momentum=0.3))
     assert summary0.converged and summary1.converged, summary1.full_report()
     np.testing.assert_allclose(s1, s0, atol=1e-9)
     assert summary1.steps_accepted < summary0.steps_accepted
