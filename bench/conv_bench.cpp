@@ -1,6 +1,7 @@
 // Speed of the convolutional Hopfield energy (models/conv_hopfield.hpp) against the machine's GEMM,
 // measured in the same run: one state-gradient evaluation (a relaxation step) and one parameter
-// gradient of a batch of 25 Fashion-MNIST-sized images through configs/fashion_conv.toml's network,
+// gradient of a batch of 25 Fashion-MNIST-sized images through configs/fashion_conv.toml's network
+// (5×5 convolutions, pool 2, dense 10) at two widths, 16/32 and 24/48 channels (the arguments),
 // in float. Counters: images/s, the GFLOP/s of the convolutions and dense products (2 flops per
 // multiply-add, im2col/pooling/ρ not counted) and their ratio to a plain Eigen float GEMM (the
 // better of 512³ and the largest convolution's block shape, timed just before, single thread). Rates are per CPU second
@@ -45,13 +46,14 @@ double gemm_flops(Index m, Index k, Index n) {
 /// (conv 2 for one example: 32×400 times 400×196).
 double gemm_flops() { return std::max(gemm_flops(512, 512, 512), gemm_flops(32, 400, 196)); }
 
-ebm::ConvHopfield<float> fashion_net() {
-  ebm::ConvHopfieldOptions o;  // its defaults are configs/fashion_conv.toml's network
+ebm::ConvHopfield<float> fashion_net(const benchmark::State& state) {
+  ebm::ConvHopfieldOptions o;  // its defaults are configs/fashion_conv.toml's network but for the widths
+  o.channels = {Index(state.range(0)), Index(state.range(1))};
   return ebm::ConvHopfieldKind::make<float>(o);
 }
 
 void BM_ConvStateGradient(benchmark::State& state) {
-  const auto net = fashion_net();
+  const auto net = fashion_net(state);
   const Index batch = 25;
   const Eigen::MatrixXf x = (Eigen::MatrixXf::Random(net.input_size(), batch).array() + 1.0f) * 0.5f;
   Eigen::MatrixXf s = (Eigen::MatrixXf::Random(net.state_size(), batch).array() + 1.0f) * 0.5f;
@@ -70,10 +72,10 @@ void BM_ConvStateGradient(benchmark::State& state) {
   state.counters["ratio_to_gemm"] =
       benchmark::Counter(flops / gemm, benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_ConvStateGradient)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ConvStateGradient)->ArgNames({"c1", "c2"})->Args({16, 32})->Args({24, 48})->Unit(benchmark::kMillisecond);
 
 void BM_ConvParamGradient(benchmark::State& state) {
-  const auto net = fashion_net();
+  const auto net = fashion_net(state);
   const Index batch = 25;
   const Eigen::MatrixXf x = (Eigen::MatrixXf::Random(net.input_size(), batch).array() + 1.0f) * 0.5f;
   const Eigen::MatrixXf s = (Eigen::MatrixXf::Random(net.state_size(), batch).array() + 1.0f) * 0.5f;
@@ -84,7 +86,7 @@ void BM_ConvParamGradient(benchmark::State& state) {
   }
   state.counters["images/s"] = benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_ConvParamGradient)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ConvParamGradient)->ArgNames({"c1", "c2"})->Args({16, 32})->Args({24, 48})->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
