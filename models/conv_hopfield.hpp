@@ -262,7 +262,7 @@ class ConvHopfield {
   bool clip_range(double& lo, double& hi) const { return rho_.clip_range(lo, hi); }
   bool projects() const {
     double lo = 0, hi = 0;
-    return rho_.clip_range(lo, hi);
+    return clip_range(lo, hi);
   }
   void project(MutRef<T> s) const {
     double lo = 0, hi = 0;

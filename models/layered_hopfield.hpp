@@ -430,13 +430,13 @@ class LayeredHopfield {
     }
   }
 
-  /// True for the hard sigmoid, which is constant outside [0, 1]: states are clipped there.
   /// The box [lo, hi] project() clips every state to, when it does: lets a solver fuse its own
   /// step with the projection (fixed_point with momentum).
   bool clip_range(double& lo, double& hi) const { return rho_.clip_range(lo, hi); }
+  /// True for the hard sigmoid, which is constant outside [0, 1]: states are clipped there.
   bool projects() const {
     double lo = 0, hi = 0;
-    return rho_.clip_range(lo, hi);
+    return clip_range(lo, hi);
   }
   /// Clips the states to [0, 1] for the hard sigmoid (a no-op for smooth ρ).
   void project(MutRef<T> s) const {

@@ -3,7 +3,7 @@
 #   asan  the test suite built with AddressSanitizer + UndefinedBehaviorSanitizer (-O1), all of it
 #         but tests/learning (see below), and every CLI script
 #   tsan  the TBB-parallel tests built with ThreadSanitizer
-#   fuzz  the libFuzzer targets in fuzz/ (clang), each for EBM_FUZZ_SECONDS (default 45)
+#   fuzz  the libFuzzer targets in fuzz/ (clang), each for EBM_FUZZ_SECONDS (default 30)
 # `scripts/check.sh` runs all three; `scripts/check.sh fuzz` (or asan, tsan) only those named.
 # Any sanitizer report, test failure, or fuzzer crash, leak, timeout or out-of-memory fails it.
 set -euo pipefail
@@ -82,12 +82,12 @@ for stage in "${stages[@]}"; do
       summary+=("tsan: build $((t1 - t0)) s, tests $(($(stamp) - t1)) s")
       ;;
     fuzz)
-      echo "== fuzz: libFuzzer targets, ${EBM_FUZZ_SECONDS:-45} s each"
+      echo "== fuzz: libFuzzer targets, ${EBM_FUZZ_SECONDS:-30} s each"
       cmake -S . -B build-fuzz "${flags[@]}" -DCMAKE_CXX_COMPILER=clang++ -DEBM_FUZZ=ON -DEBM_BUILD_TESTS=OFF \
         -DEBM_BUILD_CLI=OFF > /dev/null
       cmake --build build-fuzz --parallel "$jobs" --target fuzz_idx fuzz_idx_gzip fuzz_config fuzz_checkpoint
       t1=$(stamp)
-      scripts/fuzz.sh "${EBM_FUZZ_SECONDS:-45}"
+      scripts/fuzz.sh "${EBM_FUZZ_SECONDS:-30}"
       summary+=("fuzz: build $((t1 - t0)) s, fuzzing $(($(stamp) - t1)) s")
       ;;
     *) echo "unknown stage '$stage' (asan, tsan, fuzz)" >&2; exit 2 ;;
