@@ -59,14 +59,6 @@ enum class FusedStep { refused, stepped, stepped_checked };
 
 namespace detail {
 
-/// (v ∈ [lo, hi]) ? 1 : 0 per lane, as chain_gradient's `inside`.
-template <class P, class T>
-inline P inside_box(const P& v, const P& lo, const P& hi) {
-  using namespace Eigen::internal;
-  const P in = pand(pcmp_le(lo, v), pcmp_le(v, hi));
-  return pand(in, pset1<P>(T(1)));
-}
-
 /// The clip as Eigen's max(lo).min(hi) makes it, (lo > v) ? lo : v then (hi < v) ? hi : v, which
 /// keeps a NaN (the divergence check then reports it).
 template <class T>
@@ -113,7 +105,10 @@ bool fused_sweep_column(const FusedSweep<T>& a, Index j) {
       pre = pmadd(wk, pset1<P>(s2[std::size_t(k)]), pre);
       dot[k] = pmadd(wk, v, dot[k]);
     }
-    const P gi = pmadd(pnegate(inside_box<P, T>(v, plo, phi)), pre, v);  // fma(−inside, pre, v)
+    // chain(v, pre) is fma(−inside, pre, v) with inside = 1 for every v the clip leaves in
+    // [lo, hi], which is every v but NaN, and then v − pre, rounded once as the fma rounds it. A
+    // NaN v gives a NaN either way. The mask's four instructions were a tenth of the sweep.
+    const P gi = psub(v, pre);
     pstoreu(gj + i, gi);
     poison = pmadd(gi, zero, poison);
   }
