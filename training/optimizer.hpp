@@ -182,8 +182,9 @@ class Optimizer {
 
   /// The same update in pieces, so that a trainer can apply it tile by tile while each tile of the
   /// gradient is still in cache, and in parallel: begin_step() once, then update() on disjoint ranges
-  /// that together cover every parameter. Every rule is elementwise, so pieces that start at
-  /// multiples of 8 entries give exactly the result of step(), in any order and on any thread.
+  /// that together cover every parameter. Every rule is elementwise, so pieces that start at a
+  /// whole number of SIMD packets (multiples of 8 floats with AVX2, 16 with AVX-512) give exactly
+  /// the result of step(), in any order and on any thread.
   /// (Eigen's vectorised sqrt is not correctly rounded: an entry's bits depend on whether it falls
   /// in the vectorised middle of a piece or its scalar ends, so fixed pieces give fixed bits.)
   void begin_step() { ++steps_; }

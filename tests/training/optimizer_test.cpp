@@ -179,8 +179,8 @@ TEST(Optimizer, ValidationNamesTheField) {
 
 // update() takes the rates as runs of one rate each and works in blocks: pieces that straddle both
 // a rate boundary and a block boundary must give the bits of one whole step, and report the
-// largest |θ| (NaN when a parameter is NaN). The pieces start at multiples of 8 entries, as the
-// trainer's tiles do: Eigen's vectorised sqrt is not correctly rounded, so an entry's bits depend
+// largest |θ| (NaN when a parameter is NaN). The pieces start at multiples of 16 entries, a whole
+// number of SIMD packets (8 floats with AVX2, 16 with AVX-512), as the trainer's tiles do: Eigen's vectorised sqrt is not correctly rounded, so an entry's bits depend
 // on whether it falls in a piece's vectorised middle or its scalar ends.
 TEST(Optimizer, PiecesAcrossRateRunsMatchTheWholeStep) {
   OptimizerOptions o;
@@ -196,8 +196,8 @@ TEST(Optimizer, PiecesAcrossRateRunsMatchTheWholeStep) {
     const float largest_whole = whole.step(p, g);
     pieces.begin_step();
     float largest = 0;
-    for (ebm::Index begin : {0, 648, 1296}) {  // [0, 648), [648, 1296) across W1|W2, [1296, 1302) across W2|b1|b2
-      const ebm::Index end = begin == 0 ? 648 : begin == 648 ? 1296 : n;
+    for (ebm::Index begin : {0, 640, 1296}) {  // [0, 640), [640, 1296) across W1|W2, [1296, 1302) across W2|b1|b2
+      const ebm::Index end = begin == 0 ? 640 : begin == 640 ? 1296 : n;
       largest = std::max(largest, pieces.update(q.data(), g.data() + begin, begin, end - begin));
     }
     EXPECT_EQ(p, q) << "step " << step;
