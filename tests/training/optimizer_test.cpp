@@ -180,8 +180,10 @@ TEST(Optimizer, ValidationNamesTheField) {
 // update() takes the rates as runs of one rate each and works in blocks: pieces that straddle both
 // a rate boundary and a block boundary must give the bits of one whole step, and report the
 // largest |θ| (NaN when a parameter is NaN). The pieces start at multiples of 16 entries, a whole
-// number of SIMD packets (8 floats with AVX2, 16 with AVX-512), as the trainer's tiles do: Eigen's vectorised sqrt is not correctly rounded, so an entry's bits depend
-// on whether it falls in a piece's vectorised middle or its scalar ends.
+// number of SIMD packets (8 floats with AVX2, 16 with AVX-512), as the trainer's tiles do for the
+// 784-512-10 network (not for every size: then the tiled update differs from step() in the last
+// bits, the same for any number of threads). Eigen's vectorised sqrt is not correctly rounded, so
+// an entry's bits depend on whether it falls in a piece's vectorised middle or its scalar ends.
 TEST(Optimizer, PiecesAcrossRateRunsMatchTheWholeStep) {
   OptimizerOptions o;
   o.method = OptimizerMethod::adam;
