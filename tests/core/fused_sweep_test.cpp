@@ -92,7 +92,9 @@ void check_free_and_nudged(Index hidden, Index outputs, Index batch) {
 }
 
 TEST(FusedSweep, StepMatchesStepByStepBitForBitInFloat) {
-  for (Index hidden : {1, 7, 8, 13, 16, 40, 512})
+  // 56 and 61 rows take every loop of the sweep (two packets, one packet, the scalar tail) for
+  // 8- and 16-float packets alike.
+  for (Index hidden : {1, 7, 8, 13, 16, 40, 56, 61, 512})
     for (Index outputs : {1, 3, 10, 16}) check_free_and_nudged<float>(hidden, outputs, 5);
   check_free_and_nudged<float>(512, 10, 25);
 }
@@ -198,6 +200,28 @@ TEST(FusedSweep, ClipKeepsNaNsForTheDivergenceCheck) {
   const RelaxSummary summary = relax(poisoned, s2, o);
   EXPECT_EQ(summary.termination, Termination::diverged);
   EXPECT_NE(summary.message.find("step"), std::string::npos) << summary.message;
+}
+
+TEST(FusedSweep, NaNInAnyRowFailsTheVerdict) {
+  // 61 hidden rows: with 8-float packets two pairs, … , one packet and a tail of 5; with 16-float
+  // packets one pair, one packet and a tail of 13. A NaN in each row in turn, in either of the
+  // two columns, must reach the verdict whichever loop stepped its row.
+  const auto net = network<float>(5, 61, 10, 31);
+  const Matrix<float> x = random<float>(5, 2, 0, 1, 32);
+  FreeSystem<LayeredHopfield<float>> sys(net, x);
+  Matrix<float> s0 = random<float>(net.state_size(), 2, 0, 1, 33), g0(net.state_size(), 2);
+  sys.gradient(s0, g0);
+  {
+    Matrix<float> s = s0, g = g0;
+    ASSERT_EQ(sys.projected_step(s, g, 1.0f, 1e8), FusedStep::stepped_checked);
+  }
+  for (Index i = 0; i < net.state_size(); ++i)
+    for (Index j = 0; j < 2; ++j) {
+      Matrix<float> s = s0, g = g0;
+      g(i, j) = std::numeric_limits<float>::quiet_NaN();
+      EXPECT_EQ(sys.projected_step(s, g, 1.0f, 1e8), FusedStep::stepped) << "row " << i << ", column " << j;
+      EXPECT_TRUE(std::isnan(s(i, j))) << "row " << i << ", column " << j;
+    }
 }
 
 }  // namespace
