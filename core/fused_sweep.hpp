@@ -116,6 +116,24 @@ void fused_sweep_narrow(const FusedSweep<T>& a, Index j, T* s2) {
 // verdict. Pointers are local and unaliased: through `a` the compiler reloads a.wt after every
 // store.
 
+/// A packet of the wide layer stepped and clipped, v = clip(s − dt·g), stored back to s.
+template <class P, class T>
+inline P step_packet(T* s, const T* g, const P& dt, const P& lo, const P& hi) {
+  using namespace Eigen::internal;
+  const P v = pmin(pmax(psub(ploadu<P>(s), pmul(dt, ploadu<P>(g))), lo), hi);
+  pstoreu(s, v);
+  return v;
+}
+
+/// A packet's new gradient v − pre stored to g, its finiteness folded into `poison`.
+template <class P, class T>
+inline void store_gradient(T* g, const P& v, const P& pre, const P& zero, P& poison) {
+  using namespace Eigen::internal;
+  const P gi = psub(v, pre);
+  pstoreu(g, gi);
+  poison = pmadd(gi, zero, poison);
+}
+
 /// The sweep of column j; returns false if a new gradient entry is not finite.
 ///
 /// Two packets per iteration, their operations interleaved: a packet's pre-activation is a chain
@@ -143,12 +161,8 @@ bool fused_sweep_column(const FusedSweep<T>& a, Index j) {
   P poison = zero;
   Index i = 0;
   for (; i + 2 * ps <= n1; i += 2 * ps) {
-    P va = psub(ploadu<P>(sj + i), pmul(pdt, ploadu<P>(gj + i)));
-    P vb = psub(ploadu<P>(sj + i + ps), pmul(pdt, ploadu<P>(gj + i + ps)));
-    va = pmin(pmax(va, plo), phi);
-    vb = pmin(pmax(vb, plo), phi);
-    pstoreu(sj + i, va);
-    pstoreu(sj + i + ps, vb);
+    const P va = step_packet(sj + i, gj + i, pdt, plo, phi);
+    const P vb = step_packet(sj + i + ps, gj + i + ps, pdt, plo, phi);
     P prea = ploadu<P>(dj + i);
     P preb = ploadu<P>(dj + i + ps);
     for (int k = 0; k < M; ++k) {
@@ -160,26 +174,18 @@ bool fused_sweep_column(const FusedSweep<T>& a, Index j) {
       dot[k] = pmadd(wa, va, dot[k]);
       dot[k] = pmadd(wb, vb, dot[k]);
     }
-    const P ga = psub(va, prea);
-    const P gb = psub(vb, preb);
-    pstoreu(gj + i, ga);
-    pstoreu(gj + i + ps, gb);
-    poison = pmadd(ga, zero, poison);
-    poison = pmadd(gb, zero, poison);
+    store_gradient(gj + i, va, prea, zero, poison);
+    store_gradient(gj + i + ps, vb, preb, zero, poison);
   }
   for (; i + ps <= n1; i += ps) {
-    P v = psub(ploadu<P>(sj + i), pmul(pdt, ploadu<P>(gj + i)));
-    v = pmin(pmax(v, plo), phi);
-    pstoreu(sj + i, v);
+    const P v = step_packet(sj + i, gj + i, pdt, plo, phi);
     P pre = ploadu<P>(dj + i);
     for (int k = 0; k < M; ++k) {
       const P wk = ploadu<P>(wt + i + k * n1);
       pre = pmadd(wk, pset1<P>(s2[k]), pre);
       dot[k] = pmadd(wk, v, dot[k]);
     }
-    const P gi = psub(v, pre);
-    pstoreu(gj + i, gi);
-    poison = pmadd(gi, zero, poison);
+    store_gradient(gj + i, v, pre, zero, poison);
   }
   T bad = predux(poison);
   fused_sweep_finish<M>(a, j, i, s2, dot, bad);
@@ -217,12 +223,8 @@ bool fused_sweep_pair(const FusedSweep<T>& a, Index j) {
   P poison = zero;
   Index i = 0;
   for (; i + ps <= n1; i += ps) {
-    P v0 = psub(ploadu<P>(s0 + i), pmul(pdt, ploadu<P>(g0 + i)));
-    P v1 = psub(ploadu<P>(s1 + i), pmul(pdt, ploadu<P>(g1 + i)));
-    v0 = pmin(pmax(v0, plo), phi);
-    v1 = pmin(pmax(v1, plo), phi);
-    pstoreu(s0 + i, v0);
-    pstoreu(s1 + i, v1);
+    const P v0 = step_packet(s0 + i, g0 + i, pdt, plo, phi);
+    const P v1 = step_packet(s1 + i, g1 + i, pdt, plo, phi);
     P pre0 = ploadu<P>(d0 + i);
     P pre1 = ploadu<P>(d1 + i);
     for (int k = 0; k < M; ++k) {
@@ -232,12 +234,8 @@ bool fused_sweep_pair(const FusedSweep<T>& a, Index j) {
       dot0[k] = pmadd(wk, v0, dot0[k]);
       dot1[k] = pmadd(wk, v1, dot1[k]);
     }
-    const P q0 = psub(v0, pre0);
-    const P q1 = psub(v1, pre1);
-    pstoreu(g0 + i, q0);
-    pstoreu(g1 + i, q1);
-    poison = pmadd(q0, zero, poison);
-    poison = pmadd(q1, zero, poison);
+    store_gradient(g0 + i, v0, pre0, zero, poison);
+    store_gradient(g1 + i, v1, pre1, zero, poison);
   }
   T bad = predux(poison);
   fused_sweep_finish<M>(a, j, i, t0, dot0, bad);
