@@ -9,6 +9,10 @@
 
 namespace ebm::test {
 
+/// The input of a model without one (Quadratic) for a state of 3 columns: a system refers to its
+/// input, so the tests share this one rather than a temporary.
+inline const Eigen::MatrixXd kNoInput(0, 3);
+
 /// Matrix with entries uniform in [lo, hi), reproducible from (seed, stream).
 inline Eigen::MatrixXd uniform_matrix(Index rows, Index cols, double lo, double hi, std::uint64_t seed,
                                       std::uint64_t stream = 0) {

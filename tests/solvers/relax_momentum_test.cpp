@@ -15,13 +15,11 @@
 namespace ebm {
 namespace {
 
-const Eigen::MatrixXd kEmptyInput(0, 3);
-
 // Steps of fixed_point (ε = 1) to bring a quadratic whose Hessian has eigenvalues in [h, 1] to a
 // residual of 1e-10, with momentum μ.
 long steps_to_converge(double h, double mu, Eigen::MatrixXd* end = nullptr) {
   const Quadratic<double> q(test::spd_matrix(6, h, 1.0, 4), test::uniform_matrix(6, 1, -1, 1, 4, 7));
-  FreeSystem sys(q, kEmptyInput);
+  FreeSystem sys(q, test::kNoInput);
   Eigen::MatrixXd s = test::uniform_matrix(6, 3, -2, 2, 9);
   RelaxOptions o;
   o.method = Method::fixed_point;

@@ -22,13 +22,11 @@ Quadratic<double> make_quadratic(Index n = 5, double lo = 0.5, double hi = 4.0, 
   return Quadratic<double>(test::spd_matrix(n, lo, hi, seed), test::uniform_matrix(n, 1, -1, 1, seed, 7));
 }
 
-const Eigen::MatrixXd kNoInput(0, 3);
-
 class EveryMethod : public ::testing::TestWithParam<Method> {};
 
 TEST_P(EveryMethod, ReachesTheAnalyticMinimumOfAQuadratic) {
   const Quadratic<double> q = make_quadratic();
-  FreeSystem sys(q, kNoInput);
+  FreeSystem sys(q, test::kNoInput);
   Eigen::MatrixXd s = test::uniform_matrix(5, 3, -2, 2, 9);
   RelaxOptions options;
   options.method = GetParam();
@@ -232,7 +230,7 @@ TEST(RelaxHopfield, SinglePrecisionAgreesWithDouble) {
 
 TEST(RelaxTrace, RecordsEveryStepWithFallingEnergy) {
   const Quadratic<double> q = make_quadratic();
-  FreeSystem sys(q, kNoInput);
+  FreeSystem sys(q, test::kNoInput);
   Eigen::MatrixXd s = test::uniform_matrix(5, 3, -2, 2, 9);
   RelaxOptions options;
   options.method = Method::euler;
@@ -255,7 +253,7 @@ TEST(RelaxTrace, RecordsEveryStepWithFallingEnergy) {
 
 TEST(RelaxTrace, EveryNAndAtChosenTimes) {
   const Quadratic<double> q = make_quadratic();
-  FreeSystem sys(q, kNoInput);
+  FreeSystem sys(q, test::kNoInput);
   RelaxOptions options;
   options.method = Method::rk4;
   options.dt = 0.1;
@@ -281,7 +279,7 @@ TEST(RelaxTrace, EveryNAndAtChosenTimes) {
 
 TEST(RelaxTrace, WritesCsvAtomically) {
   const Quadratic<double> q = make_quadratic();
-  FreeSystem sys(q, kNoInput);
+  FreeSystem sys(q, test::kNoInput);
   Eigen::MatrixXd s = test::uniform_matrix(5, 3, -2, 2, 9);
   TraceRecorder<double> trace;
   RelaxOptions options;
@@ -304,7 +302,7 @@ TEST(RelaxTrace, WritesCsvAtomically) {
 
 TEST(RelaxTrace, AnObserverCanStopTheRelaxation) {
   const Quadratic<double> q = make_quadratic();
-  FreeSystem sys(q, kNoInput);
+  FreeSystem sys(q, test::kNoInput);
   Eigen::MatrixXd s = test::uniform_matrix(5, 3, -2, 2, 9);
   const double start = sys.energy(s).mean();
   StopWhen<double> half([&](const TracePoint<double>& p) { return p.energy < 0.5 * start; });
@@ -321,7 +319,7 @@ TEST(RelaxTrace, AnObserverCanStopTheRelaxation) {
 
 TEST(RelaxStopping, StepBudgetAndTimeHorizon) {
   const Quadratic<double> q = make_quadratic();
-  FreeSystem sys(q, kNoInput);
+  FreeSystem sys(q, test::kNoInput);
   Eigen::MatrixXd s = test::uniform_matrix(5, 3, -2, 2, 9);
   RelaxOptions options;
   options.max_steps = 7;
@@ -354,7 +352,7 @@ TEST_P(RelaxBadOption, IsRejectedWithTheFieldNamed) {
   EXPECT_FALSE(options.is_valid(&why));
   EXPECT_NE(why.find(GetParam().field), std::string::npos) << why;
   const Quadratic<double> q = make_quadratic();
-  FreeSystem sys(q, kNoInput);
+  FreeSystem sys(q, test::kNoInput);
   Eigen::MatrixXd s = Eigen::MatrixXd::Zero(5, 3);
   try {
     relax(sys, s, options);
@@ -417,7 +415,7 @@ TEST(RelaxBadInput, MismatchedDimensionsAreNamed) {
 TEST(RelaxBadInput, DivergenceIsReportedWithStepExampleLayerAndUnit) {
   // Euler is unstable for dt > 2/λ_max = 0.5 on this quadratic.
   const Quadratic<double> q = make_quadratic(5, 0.5, 4.0);
-  FreeSystem sys(q, kNoInput);
+  FreeSystem sys(q, test::kNoInput);
   Eigen::MatrixXd s = test::uniform_matrix(5, 3, -2, 2, 9);
   RelaxOptions options;
   options.method = Method::euler;
@@ -442,7 +440,7 @@ TEST(RelaxBadInput, DivergenceIsReportedWithStepExampleLayerAndUnit) {
 
 TEST(RelaxBadInput, NonFiniteStatesNeverComeBackSilently) {
   const Quadratic<double> q = make_quadratic();
-  FreeSystem sys(q, kNoInput);
+  FreeSystem sys(q, test::kNoInput);
   Eigen::MatrixXd s = Eigen::MatrixXd::Zero(5, 3);
   s(2, 1) = std::numeric_limits<double>::quiet_NaN();
   const std::string message = message_of([&] { relax(sys, s, RelaxOptions{}); });
@@ -462,7 +460,7 @@ TEST(RelaxBadInput, NonFiniteStatesNeverComeBackSilently) {
   // A NaN parameter makes the gradient non-finite at the first step.
   Quadratic<double> broken = make_quadratic();
   broken.params()(0) = std::numeric_limits<double>::infinity();
-  FreeSystem bad(broken, kNoInput);
+  FreeSystem bad(broken, test::kNoInput);
   s.setZero();
   EXPECT_THROW(relax(bad, s, RelaxOptions{}), DivergenceError);
 }
@@ -545,7 +543,7 @@ TEST(RelaxStall, ASlowButSteadyRelaxationIsNotStalled) {
   // A quadratic with eigenvalues 1e-3…1: the slow mode loses 1% of its residual every ~10 time
   // units (~100 steps of 0.1), well within a stall window of 500 steps.
   const Quadratic<double> q = make_quadratic(4, 1e-3, 1.0, 5);
-  FreeSystem sys(q, kNoInput);
+  FreeSystem sys(q, test::kNoInput);
   Eigen::MatrixXd s = test::uniform_matrix(4, 3, -2, 2, 9);
   RelaxOptions o;
   o.method = Method::rk4;
