@@ -8,11 +8,21 @@
 //                W₁x (2·784·512), 40 steps of W₂ρ(s₁) and W₂ᵀρ(s₂) (40·4·512·10), and the
 //                update's ΔW₁ = Δρ(s₁)xᵀ and ΔW₂ (2·784·512 + 2·2·512·10); not the elementwise work.
 //   vs_large_gemm the same FLOPs over N × one thread's FLOP/s on a 1024 × 1024 product (the peak).
+//   vs_large_gemm_nt the same FLOPs over what N large products reach together, one on each of N
+//                threads, timed right before and right after the epoch: the peak of N busy cores
+//                (which run slower than one busy core on most machines), measured when the epoch
+//                runs (these machines are shared, and a peak timed once at the start can come from
+//                a quiet moment the epoch never sees).
+//   gemm_nt_scaling what N concurrent large products reach over N × one thread's: the machine's
+//                own ceiling for vs_1_thread.
 // `ep_epoch_per_chunk` runs the reference path (parallel.tiled_update = false: one full-size
 // estimate per chunk, summed), for comparison.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <latch>
+#include <thread>
+#include <vector>
 
 #include "data/fashion_mnist.hpp"
 #include "learning/equilibrium_prop.hpp"
@@ -105,6 +115,39 @@ double large_gemm_rate() {
   return rate;
 }
 
+/// FLOP/s of `threads` 1024 × 1024 float products running at once, one per thread (each thread
+/// its own operands), best of `trials`: what a large matrix product reaches with that many cores
+/// busy.
+double concurrent_large_gemm_rate(int threads, int trials) {
+  const ebm::Index n = 1024;
+  struct Operands {
+    ebm::Matrix<float> a, b, c;
+  };
+  static std::vector<Operands> operands;
+  while (int(operands.size()) < threads)
+    operands.push_back({ebm::Matrix<float>::Random(n, n), ebm::Matrix<float>::Random(n, n), ebm::Matrix<float>(n, n)});
+  Eigen::setNbThreads(1);
+  double best = 1e300;
+  for (int trial = 0; trial < trials; ++trial) {
+    std::latch ready(threads + 1), go(1);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        ready.count_down();
+        go.wait();
+        Operands& o = operands[std::size_t(t)];
+        o.c.noalias() = o.a * o.b;
+        benchmark::DoNotOptimize(o.c.data());
+      });
+    ready.arrive_and_wait();  // every thread started: the clock times the products only
+    const auto start = Clock::now();
+    go.count_down();
+    for (std::thread& t : pool) t.join();
+    best = std::min(best, std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  return 2.0 * double(n) * double(n) * double(n) * threads / best;
+}
+
 constexpr double kFlopsPerExample = 2.0 * 784 * 512 + 40 * 4.0 * 512 * 10 + 2.0 * 784 * 512 + 4.0 * 512 * 10;
 
 void run_epochs(benchmark::State& state, bool tiled) {
@@ -113,12 +156,16 @@ void run_epochs(benchmark::State& state, bool tiled) {
   const double gemm = gemm_rate();
   const double large_gemm = large_gemm_rate();
   const double one_thread = threads == 1 ? 0 : epoch_seconds(1, examples, tiled);
-  double seconds = 0;
+  double seconds = 0, peak_seconds = 0;
   long epochs = 0;
   for (auto _ : state) {
+    const double before = concurrent_large_gemm_rate(threads, 3);
     const double t = epoch_seconds(threads, examples, tiled);
+    const double after = concurrent_large_gemm_rate(threads, 3);
     state.SetIterationTime(t);
     seconds += t;
+    // The epoch at the peak of N busy cores around it would have taken this long.
+    peak_seconds += kFlopsPerExample * double(examples) / (0.5 * (before + after));
     ++epochs;
   }
   const double per_epoch = seconds / double(epochs);
@@ -127,6 +174,8 @@ void run_epochs(benchmark::State& state, bool tiled) {
   state.counters["s/60k_epoch"] = per_epoch * 60000.0 / double(examples);
   state.counters["vs_gemm"] = kFlopsPerExample * double(examples) / per_epoch / (gemm * threads);
   state.counters["vs_large_gemm"] = kFlopsPerExample * double(examples) / per_epoch / (large_gemm * threads);
+  state.counters["vs_large_gemm_nt"] = peak_seconds / seconds;
+  state.counters["gemm_nt_scaling"] = concurrent_large_gemm_rate(threads, 5) / (large_gemm * threads);
   if (threads != 1) state.counters["vs_1_thread"] = one_thread / per_epoch;
 }
 
