@@ -2,7 +2,8 @@
 # `ebm gradcheck` ($EBM) end to end: its verdicts on a Fashion-MNIST-sized net (784-32-10, tanh)
 # and on a two-hidden-layer net (784-24-16-10, logistic), in double; a loose relaxation imposed by
 # --relax-from-config must fail (exit 3) naming the residual; a tightened expectation must fail;
-# the hard sigmoid is refused (exit 1); gradcheck.json holds what the plots read.
+# the hard sigmoid is refused (exit 1) unless nothing was given (then the default network is checked
+# with the logistic, announced); gradcheck.json holds what the plots read.
 # Few examples and small hidden layers keep it to a few seconds per run on 2 cores.
 set -u
 dir=$(mktemp -d)
@@ -94,6 +95,16 @@ run hard --set model.sizes=[784,32,10] --set model.activation=hard_sigmoid
 status=$?
 [ $status -eq 1 ] || fail "hard sigmoid: exit $status, expected 1"
 grep -q "C² energy" "$dir/hard.log" || fail "hard sigmoid: the refusal does not say why"
+
+# 5b. With nothing given (a new user's first `ebm gradcheck`), the default network is checked with
+# the logistic instead of the defaults' hard sigmoid, and the output says so.
+"$EBM" gradcheck --examples 1 --out "$dir/defaults" > "$dir/defaults.log" 2>&1
+status=$?
+[ $status -eq 0 ] || fail "gradcheck with the defaults: exit $status, expected 0: $(tail -5 "$dir/defaults.log")"
+grep -q "^gradcheck: no config given, so the default network with model.activation = logistic" "$dir/defaults.log" ||
+  fail "gradcheck with the defaults: the switch to the logistic is not announced"
+grep -q "^  model .*activation = 'logistic'" "$dir/defaults.log" || fail "gradcheck with the defaults: the header's model is not the logistic one"
+grep -q "^verdict: pass" "$dir/defaults.log" || fail "gradcheck with the defaults: no passing verdict"
 
 # 6. The plots, where matplotlib is installed.
 if /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then

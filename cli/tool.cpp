@@ -162,7 +162,13 @@ int run(int argc, char** argv, const std::string& source_dir) {
       return Registry::instance().model(c.model.kind).relax(c, args);
     }
     if (*grad) {
-      const RunConfig c = config_of_checkpoint_or(grad_checkpoint, grad_config, grad_overrides);
+      RunConfig c = config_of_checkpoint_or(grad_checkpoint, grad_config, grad_overrides);
+      const std::string note =
+          smooth_gradcheck_default(c, !grad_checkpoint.empty() || !grad_config.empty(), grad_overrides);
+      if (!note.empty()) {
+        c = build_config("", grad_overrides, false);
+        std::cout << note;
+      }
       args.checkpoint = grad_checkpoint;
       args.examples = grad_examples;
       args.out = grad_out;

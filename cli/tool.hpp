@@ -20,6 +20,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/config.hpp"
@@ -57,6 +58,32 @@ inline RunConfig build_config(const std::string& path, const std::vector<std::st
   } catch (const InvalidOptions& e) {
     throw InvalidOptions((path.empty() ? std::string("config") : path) + ": " + e.what());
   }
+}
+
+/// Whether one of the overrides (section.key=value) sets `key`.
+inline bool overrides_set(const std::vector<std::string>& overrides, std::string_view key) {
+  for (const std::string& o : overrides) {
+    std::string k = o.substr(0, o.find('='));
+    while (!k.empty() && k.back() == ' ') k.pop_back();
+    if (k == key) return true;
+  }
+  return false;
+}
+
+/// `ebm gradcheck` with nothing to check given (no checkpoint, no config, no --set of the
+/// activation): the defaults' hard sigmoid would be refused (its kinks leave EP's error no order
+/// in β to judge), so a new user's first check runs on the same default network with the
+/// logistic. Appends that override and returns the line that says so when it applies; returns ""
+/// and leaves `overrides` alone otherwise. `c` is the config built without it.
+inline std::string smooth_gradcheck_default(const RunConfig& c, bool checkpoint_or_config_given,
+                                            std::vector<std::string>& overrides) {
+  if (checkpoint_or_config_given || overrides_set(overrides, "model.activation") ||
+      c.model_options["activation"].value_or(std::string()) != "hard_sigmoid")
+    return "";
+  overrides.push_back("model.activation=\"logistic\"");
+  return "gradcheck: no config given, so the default network with model.activation = logistic: the default hard "
+         "sigmoid has kinks, where EP's error has no order in beta to judge (give a config, a checkpoint or --set "
+         "model.activation to choose)\n";
 }
 
 /// The config of a command on a checkpoint: the checkpoint's run config (unless a file is given)

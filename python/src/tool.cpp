@@ -80,14 +80,21 @@ py::dict gradcheck(const py::object& config, const std::vector<std::string>& set
                    long examples, const std::vector<double>& betas, bool relax_from_config,
                    const std::vector<std::string>& expect, const std::string& out, bool verbose) {
   cli::RunConfig c;
+  std::string note;
   if (config.is_none() && !checkpoint.empty()) {
     c = cli::config_of_checkpoint_or(checkpoint, "", set);
   } else {
-    try {
-      c = cli::config_from_toml(with_overrides(config_table(config), set), cli::Registry::instance(), false);
-    } catch (const InvalidOptions& e) {
-      throw InvalidOptions(std::string("config: ") + e.what());
-    }
+    auto build = [&](const std::vector<std::string>& overrides) {
+      try {
+        return cli::config_from_toml(with_overrides(config_table(config), overrides), cli::Registry::instance(), false);
+      } catch (const InvalidOptions& e) {
+        throw InvalidOptions(std::string("config: ") + e.what());
+      }
+    };
+    c = build(set);
+    std::vector<std::string> overrides = set;
+    note = cli::smooth_gradcheck_default(c, !config.is_none(), overrides);  // as `ebm gradcheck` does
+    if (!note.empty()) c = build(overrides);
   }
   cli::CommandArgs args;
   args.checkpoint = checkpoint;
@@ -102,7 +109,7 @@ py::dict gradcheck(const py::object& config, const std::vector<std::string>& set
     py::gil_scoped_release nogil;
     CoutCapture capture(true);
     status = cli::Registry::instance().model(c.model.kind).gradcheck(c, args);
-    text = capture.text();
+    text = note + capture.text();
   }
   if (verbose) py::print(text, py::arg("end") = "");
   std::ifstream in(fs::path(out) / "gradcheck.json");

@@ -195,3 +195,15 @@ def test_gradient_checker_report_and_verdict(small_data, tmp_path):
     assert not failing and failing["status"] == 3 and failing["report"]["failures"]
     with pytest.raises(ebm.InvalidOptions, match="hard sigmoid"):
         ebm.gradcheck(dict(config, model={"sizes": [784, 12, 10]}), examples=2, out=str(tmp_path / "gc3"))
+
+
+def test_gradient_checker_without_a_config_checks_the_default_network_smooth(small_data, tmp_path):
+    # As `ebm gradcheck` with nothing given: the defaults' hard sigmoid would be refused, so the
+    # default network is checked with the logistic, and the report's first line says so.
+    d = str(small_data)
+    data = [f"data.{split}_{what}={d}/{what}" for split in ("train", "test") for what in ("images", "labels")]
+    report = ebm.gradcheck(set=data, examples=1, out=str(tmp_path / "gc"))
+    assert report.passed, report["text"]
+    assert report["text"].startswith("gradcheck: no config given, so the default network with "
+                                     "model.activation = logistic"), report["text"][:300]
+    assert "activation = 'logistic'" in report["text"]
