@@ -136,6 +136,17 @@ concept HasPartialHebbianRates = HasTiledHebbian<M> && requires(const M& m, cons
   m.hebbian_rates_part(s, s, Index(0), r);
 };
 
+/// Optional, with HasTiledHebbian: `hebbian_bound(r, x)` is a bound on |entry| of every tile of
+/// the Hebbian difference of rates `r` and input x, from those inputs alone (NaN or ∞ when some of
+/// them is not finite). Where it is finite with room to spare, no tile can come out non-finite, so
+/// a trainer applies each tile as soon as it is computed, while it is in cache, instead of first
+/// checking every tile.
+template <class M>
+concept HasHebbianBound = HasTiledHebbian<M> && requires(const M& m, const Matrix<typename M::Scalar>& x,
+                                                          const typename M::HebbianRates& r) {
+  { m.hebbian_bound(r, x) } -> std::convertible_to<double>;
+};
+
 /// Optional: a model whose free fixed point (the minimum of E with only the input clamped) is known
 /// in closed form, e.g. a predictive-coding network's, which is its feed-forward pass.
 /// `free_fixed_point(x, s)` resizes s to state_size × batch and fills it; free phases then take it

@@ -15,6 +15,7 @@
 #include "core/error.hpp"
 #include "core/fields.hpp"
 #include "core/fused_sweep.hpp"
+#include "core/magnitude_scan.hpp"
 #include "core/random.hpp"
 #include "core/small_products.hpp"
 
@@ -43,6 +44,7 @@ class LayeredHopfield {
   /// small-product kernels (core/small_products.hpp).
   struct Workspace {
     Matrix<T> r;
+    Matrix<T> product;          ///< scratch: W_k ρ(s_{k−1}) of one layer (energy_driven)
     std::vector<Matrix<T>> wt;  ///< wt[k] = W_kᵀ for a narrow layer k ≥ 2, empty otherwise
     bool prepared = false;
   };
@@ -175,7 +177,15 @@ class LayeredHopfield {
       if (k == 1) {
         e.noalias() -= (rk.array() * drive.array()).matrix().colwise().sum();  // b₁ is in the drive
       } else {
-        e.noalias() -= (rk.array() * (weight(k) * layer(ws.r, k - 1)).array()).matrix().colwise().sum();
+        // W_k ρ(s_{k−1}) by the small-product kernel where the layer is narrow (a relaxation's final
+        // energy: Eigen's GEMM, packing W_k for 10 rows, took as long as two fixed-point steps).
+        if (ws.prepared && ws.wt[std::size_t(k)].size() > 0) {
+          ws.product.resize(rk.rows(), rk.cols());
+          small_outer_product(ws.wt[std::size_t(k)], layer(ws.r, k - 1), ws.product);
+        } else {
+          ws.product.noalias() = weight(k) * layer(ws.r, k - 1);
+        }
+        e.noalias() -= (rk.array() * ws.product.array()).matrix().colwise().sum();
         e.noalias() -= bias(k).transpose() * rk;
       }
     }
@@ -371,6 +381,20 @@ class LayeredHopfield {
       gw.noalias() = -layer(rates.a, k) * layer(rates.a, k - 1).middleRows(tile.col, tile.cols).transpose();
       gw.noalias() += layer(rates.b, k) * layer(rates.b, k - 1).middleRows(tile.col, tile.cols).transpose();
     }
+  }
+  /// A bound on |entry| of every tile of the Hebbian difference (see HasHebbianBound), +∞ when a
+  /// rate or an input is not finite. Each entry is a sum over the batch of at most two products
+  /// of rates and inputs (a W_k, k ≥ 2: ρ(s_kᵃ)ρ(s_{k−1}ᵃ) − ρ(s_kᵇ)ρ(s_{k−1}ᵇ); W₁: δ₁x; a bias: ρᵃ − ρᵇ),
+  /// so it is at most 2·batch·m², m the largest of 1, |rates| and |x|. In double, so the bound
+  /// itself cannot overflow.
+  double hebbian_bound(const HebbianRates& rates, ConstRef<T> x) const {
+    LargestMagnitude<T> scan;
+    for (const Matrix<T>* r : {&rates.a, &rates.b, &rates.delta1}) scan.add(r->data(), r->size());
+    for (Index j = 0; j < x.cols(); ++j) scan.add(x.col(j).data(), x.rows());
+    const double largest = double(scan.result());
+    if (!std::isfinite(largest)) return std::numeric_limits<double>::infinity();
+    const double m = std::max(1.0, largest);
+    return 2.0 * double(std::max(x.cols(), rates.a.cols())) * m * m;
   }
   /// Entries per parameter tile: 128 KiB of floats, a quarter of a typical L2 cache.
   static constexpr Index kTileEntries = Index(1) << 15;

@@ -207,17 +207,16 @@ class Optimizer {
     constexpr Index kBlock = 512;
     auto run = std::upper_bound(runs_.begin(), runs_.end(), begin,
                                 [](Index i, const RateRun& r) { return i < r.begin; }) - 1;
-    T largest = 0;
+    LargestMagnitude<T> largest;
     for (Index done = 0; done < count;) {
       while (run + 1 != runs_.end() && (run + 1)->begin <= begin + done) ++run;
       const Index run_end = run + 1 == runs_.end() ? rates_.size() : (run + 1)->begin;
       const Index n = std::min({kBlock, count - done, run_end - (begin + done)});
-      const T block_largest = update_block(params + begin + done, grad_slice + done, begin + done, n,
-                                           run->rate * factor_, c1, c2, decay);
-      largest = largest_or_nan(largest, block_largest);
+      update_block(params + begin + done, grad_slice + done, begin + done, n, run->rate * factor_, c1, c2, decay);
+      largest.add(params + begin + done, n);  // while the block is in L1
       done += n;
     }
-    return largest;
+    return largest.result();
   }
 
   const OptimizerOptions& options() const { return options_; }
@@ -265,8 +264,8 @@ class Optimizer {
 
  private:
   /// update() on params[begin, begin + n), small enough to stay in L1 between the passes, all at
-  /// one rate; returns the largest |θ| after the update (NaN if any is NaN).
-  T update_block(T* params, const T* grad_slice, Index begin, Index n, T rate, T c1, T c2, double decay) {
+  /// one rate.
+  void update_block(T* params, const T* grad_slice, Index begin, Index n, T rate, T c1, T c2, double decay) {
     Eigen::Map<Vector<T>> p(params, n);
     const Eigen::Map<const Vector<T>> g(grad_slice, n);
     // Decay first, from the parameters the gradient was taken at (AdamW's order).
@@ -293,7 +292,6 @@ class Optimizer {
         a = T(decay) * a + T(1 - decay) * p;
       }
     }
-    return largest_magnitude(p.data(), n);
   }
 
   struct RateRun {

@@ -3,6 +3,7 @@
 // position.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -53,6 +54,32 @@ void check_every_length_and_position() {
     }
   }
 }
+
+/// LargestMagnitude fed in pieces of every length (tails left in each piece, as the optimizer's
+/// blocks at the end of a rate run leave them) gives what one scan of the whole array gives.
+template <class T>
+void check_pieces() {
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  const std::size_t n = 300;
+  std::vector<T> v = random_values<T>(n, 7);
+  v[123] = T(-5);  // the largest, in the middle of some piece
+  for (std::size_t piece = 1; piece <= 80; ++piece) {
+    ebm::LargestMagnitude<T> scan;
+    for (std::size_t i = 0; i < n; i += piece) scan.add(v.data() + i, ebm::Index(std::min(piece, n - i)));
+    EXPECT_EQ(scan.result(), T(5)) << piece;
+    for (const std::size_t at : {std::size_t(0), std::size_t(piece / 2), n - 1}) {
+      std::vector<T> w = v;
+      w[at] = nan;
+      ebm::LargestMagnitude<T> with_nan;
+      for (std::size_t i = 0; i < n; i += piece) with_nan.add(w.data() + i, ebm::Index(std::min(piece, n - i)));
+      EXPECT_TRUE(std::isnan(with_nan.result())) << piece << ' ' << at;
+    }
+  }
+  EXPECT_EQ(ebm::LargestMagnitude<T>().result(), T(0));  // nothing scanned
+}
+
+TEST(MagnitudeScan, InPiecesMatchesOneScanFloat) { check_pieces<float>(); }
+TEST(MagnitudeScan, InPiecesMatchesOneScanDouble) { check_pieces<double>(); }
 
 TEST(MagnitudeScan, MatchesTheReferenceForEveryLengthAndPositionFloat) { check_every_length_and_position<float>(); }
 TEST(MagnitudeScan, MatchesTheReferenceForEveryLengthAndPositionDouble) { check_every_length_and_position<double>(); }

@@ -296,7 +296,40 @@ TEST(LayeredHopfieldDriven, NarrowLayerKernelsMatchEigensProducts) {
       net.state_gradient_driven(s, drive, plain, unprepared);
       EXPECT_LT((fast - plain).cwiseAbs().maxCoeff(), 1e-12) << sizes.size() << " layers, " << Activation(kind).name();
       EXPECT_GT(plain.cwiseAbs().maxCoeff(), 0.1);
+      // The energy too (a relaxation's final energy takes the narrow kernel), and both are E.
+      const RowVector<double> e_fast = net.energy_driven(s, drive, prepared), e_plain = net.energy_driven(s, drive, unprepared);
+      EXPECT_LT((e_fast - e_plain).cwiseAbs().maxCoeff(), 1e-12) << sizes.size() << " layers, " << Activation(kind).name();
+      EXPECT_LT((e_plain - net.energy(s, x)).cwiseAbs().maxCoeff(), 1e-12);
     }
+}
+
+// hebbian_bound bounds every entry of the Hebbian difference, for inputs within ±1 (where the
+// bound's m is 1) and far beyond (where it grows as their square), and is
+// infinite when a rate or an input is not finite, so that a trainer checks the tiles first.
+TEST(LayeredHopfieldTiled, HebbianBoundBoundsEveryEntryOfTheDifference) {
+  static_assert(HasHebbianBound<LayeredHopfield<double>>);
+  LayeredHopfield<double> net({6, 11, 7, 3}, Activation::Kind::tanh);
+  net.init_glorot(2);
+  for (const double spread : {0.5, 1.0, 30.0}) {
+    const Eigen::MatrixXd x = test::uniform_matrix(6, 9, -spread, spread, 3);
+    const Eigen::MatrixXd s_a = test::uniform_matrix(net.state_size(), 9, -spread, spread, 4);
+    const Eigen::MatrixXd s_b = test::uniform_matrix(net.state_size(), 9, -spread, spread, 5);
+    LayeredHopfield<double>::HebbianRates rates;
+    net.hebbian_rates(s_a, s_b, x, rates);
+    Eigen::VectorXd diff(net.params().size());
+    net.param_gradient_difference(s_a, s_b, x, diff);
+    const double bound = net.hebbian_bound(rates, x);
+    EXPECT_LE(diff.cwiseAbs().maxCoeff(), bound) << spread;
+    EXPECT_GT(diff.cwiseAbs().maxCoeff(), 1e-3 * bound) << spread << ": a bound, but not a useless one";
+    Eigen::MatrixXd bad = x;
+    bad(2, 5) = std::numeric_limits<double>::quiet_NaN();
+    EXPECT_EQ(net.hebbian_bound(rates, bad), std::numeric_limits<double>::infinity());
+    bad(2, 5) = -std::numeric_limits<double>::infinity();
+    EXPECT_EQ(net.hebbian_bound(rates, bad), std::numeric_limits<double>::infinity());
+    LayeredHopfield<double>::HebbianRates bad_rates = rates;
+    bad_rates.b(4, 8) = std::numeric_limits<double>::quiet_NaN();
+    EXPECT_EQ(net.hebbian_bound(bad_rates, x), std::numeric_limits<double>::infinity());
+  }
 }
 
 }  // namespace
