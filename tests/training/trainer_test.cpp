@@ -367,6 +367,34 @@ TEST(TrainerEP, TiledUpdateMatchesTheSumOfPerChunkEstimates) {
   EXPECT_LT((a - b).cwiseAbs().maxCoeff(), 1e-6f);
 }
 
+// The tiled path applies each tile as soon as it is computed only where the model's bound shows
+// that no tile can be non-finite; otherwise it checks every tile first, and a non-finite one stops
+// the step with the parameters as they were. Forced here with a β so small that the gradient's
+// scale 1/(β·batch) overflows float: the bound times the scale is infinite, and so is the gradient.
+TEST(TrainerEP, TiledStepWithANonFiniteGradientLeavesTheParametersAsTheyWere) {
+  const auto train = ebm::head(fashion_t10k(), 40);
+  ebm::test::RunSettings c = ep_config();
+  c.estimator.beta = 1e-40;
+  c.parallel.threads = 2;
+  c.parallel.tiled_update = true;
+  ebm::LayeredHopfield<float> net(c.model.sizes, c.model.activation);
+  net.init_glorot(c.model.init_seed);
+  ebm::Optimizer<float> opt(c.optimizer, net.param_blocks(), net.params().size());
+  ebm::EquilibriumProp<float> ep(c.ep_options());
+  ebm::Trainer trainer(net, ep, opt, trainer_options(c));
+  static_assert(decltype(trainer)::kTiled && ebm::HasHebbianBound<ebm::LayeredHopfield<float>>);
+  const ebm::Vector<float> before = net.params();
+  const ebm::Minibatches batches(train.size(), c.data.batch_size, c.data.seed, 0);
+  try {
+    trainer.train_batch(train, batches[0]);
+    FAIL() << "a step with an infinite gradient scale went through";
+  } catch (const ebm::DivergenceError& e) {
+    EXPECT_NE(std::string(e.what()).find("is not finite"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(net.params() == before) << "a failed step moved the parameters";
+  EXPECT_EQ(opt.steps(), 0);
+}
+
 using TrainerResume = TempDir;
 
 TEST_F(TrainerResume, ResumedRunMatchesUninterruptedRun) {
