@@ -530,15 +530,19 @@ class Trainer {
     bool apply_at_once = false;
     if constexpr (HasHebbianBound<M>)
       apply_at_once = model_.hebbian_bound(rates_, x_) * double(scale) <= 0.25 * double(std::numeric_limits<T>::max());
+    // Tile i of the scaled gradient into out[0, size): the one computation of both paths, so that
+    // they give the same bits.
+    auto gradient_tile = [&](Index i, T* out) {
+      model_.param_gradient_difference_tile(rates_, x_, i, out);
+      Eigen::Map<Vector<T>>(out, model_.param_tile(i).size) *= scale;
+    };
     if (!apply_at_once) {
       grad_.resize(params);
       tile_finite_.assign(std::size_t(tiles), 1);
       arena_.parallel_for(tiles, [&](Index i) {
         const Block tile = model_.param_tile(i);
-        model_.param_gradient_difference_tile(rates_, x_, i, grad_.data() + tile.offset);
-        auto g = grad_.segment(tile.offset, tile.size);
-        g *= scale;
-        tile_finite_[std::size_t(i)] = detail::all_finite(g) ? 1 : 0;
+        gradient_tile(i, grad_.data() + tile.offset);
+        tile_finite_[std::size_t(i)] = detail::all_finite(grad_.segment(tile.offset, tile.size)) ? 1 : 0;
       });
       if (std::find(tile_finite_.begin(), tile_finite_.end(), 0) != tile_finite_.end()) check_gradient();
     }
@@ -567,14 +571,12 @@ class Trainer {
             optimizer_.update(model_.params().data(), grad_.data() + tile.offset, tile.offset, tile.size);
         return;
       }
-      // The same bits as the path above: the same product, scale and update, but the tile goes
-      // from a thread's buffer (128 KiB, reused tile after tile, so it stays in L2) to the optimizer,
-      // where the path above writes a parameter-sized gradient (1.6 MB for 784-512-10) and reads it
-      // back from L3 after every tile is done.
+      // The tile goes from a thread's buffer (128 KiB, reused tile after tile, so it stays in L2) to
+      // the optimizer, where the path above writes a parameter-sized gradient (1.6 MB for
+      // 784-512-10) and reads it back from L3 after every tile is done.
       static thread_local Vector<T> buffer;
       buffer.resize(tile.size);
-      model_.param_gradient_difference_tile(rates_, x_, i, buffer.data());
-      buffer *= scale;
+      gradient_tile(i, buffer.data());
       tile_largest_[std::size_t(i)] = optimizer_.update(model_.params().data(), buffer.data(), tile.offset, tile.size);
     });
     if (next_size > 0) gathered_next_ = {&data, next.data()};
