@@ -15,6 +15,7 @@
 #include "core/error.hpp"
 #include "core/fields.hpp"
 #include "core/fused_sweep.hpp"
+#include "core/unpacked_product.hpp"
 #include "core/magnitude_scan.hpp"
 #include "core/random.hpp"
 #include "core/small_products.hpp"
@@ -207,7 +208,7 @@ class LayeredHopfield {
   void input_drive(ConstRef<T> x, MutRef<T> drive) const {
     require<DimensionMismatch>(x.rows() == input_size(), "clamped input has ", x.rows(), " rows but the network ",
                                lazy_describe(), " has ", input_size(), " input units");
-    drive.noalias() = weight(1) * x;
+    input_product(x, 0, sizes_[1], drive);
     drive.colwise() += bias(1);
   }
   /// Rows [first, first + rows) of the drive (see HasPartialInputDrive).
@@ -218,8 +219,15 @@ class LayeredHopfield {
                                    out.cols() == x.cols(),
                                "input_drive_part: rows [", first, ", ", first + rows, ") of ", sizes_[1],
                                " into a ", out.rows(), "×", out.cols(), " output");
-    out.noalias() = weight(1).middleRows(first, rows) * x;
+    input_product(x, first, rows, out);
     out.colwise() += bias(1).segment(first, rows);
+  }
+  /// out = rows [first, first + rows) of W₁x, W₁ read in place (core/unpacked_product.hpp): each
+  /// entry the same bits whatever rows a tile holds.
+  void input_product(ConstRef<T> x, Index first, Index rows, MutRef<T> out) const {
+    const auto w = weight(1);
+    unpacked_product(rows, x.cols(), x.rows(), w.data() + first, w.rows(), x.data(), Index(1), x.outerStride(), T(1),
+                     out.data(), out.outerStride());
   }
   /// Readies a workspace for driven evaluations with the current parameters: Wᵀ of the narrow
   /// layers. A system calls it when it is built; without it the evaluations use Eigen's products.
@@ -376,7 +384,9 @@ class LayeredHopfield {
     const Index k = tile.layer;
     Eigen::Map<Matrix<T>> gw(out, sizes_[std::size_t(k)], tile.cols);
     if (k == 1) {
-      gw.noalias() = -rates.delta1 * x.middleRows(tile.col, tile.cols).transpose();
+      // −δ₁ x[cols]ᵀ: B(p, q) = x(col + q, p), so sk = x's column stride and sn = 1.
+      unpacked_product(sizes_[1], tile.cols, x.cols(), rates.delta1.data(), rates.delta1.outerStride(),
+                       x.data() + tile.col, x.outerStride(), Index(1), T(-1), out, sizes_[1]);
     } else {
       gw.noalias() = -layer(rates.a, k) * layer(rates.a, k - 1).middleRows(tile.col, tile.cols).transpose();
       gw.noalias() += layer(rates.b, k) * layer(rates.b, k - 1).middleRows(tile.col, tile.cols).transpose();
