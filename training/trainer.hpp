@@ -39,6 +39,7 @@
 #include "core/atomic_file.hpp"
 #include "core/concepts.hpp"
 #include "core/cost.hpp"
+#include "core/retained_heap.hpp"
 #include "core/system.hpp"
 #include "data/augment.hpp"
 #include "data/split.hpp"
@@ -141,6 +142,7 @@ class Trainer {
   Trainer(M& model, const E& estimator, Optimizer<T>& optimizer, TrainerOptions options, C cost = C{})
       : model_(model), estimator_(estimator), optimizer_(optimizer), options_(std::move(options)), cost_(cost) {
     options_.validate();
+    retain_freed_heap();  // a minibatch's scratch is freed and taken again: keep it mapped
     if (writes_files()) {
       metrics_csv_ = std::make_unique<MetricsCsv>(metrics_path());
       if (options_.checkpoint)
