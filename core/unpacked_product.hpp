@@ -112,6 +112,12 @@ void unpacked_product(Index m, Index n, Index k, const T* a, Index lda, const T*
   constexpr int ps = detail::kPacketSize<T>;
   constexpr int MR = kManyVectorRegisters ? 4 : 2;
   constexpr int NR = 6;
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {  // empty sums, and A or B may be null: no offsets from them (UBSan)
+    for (Index q = 0; q < n; ++q)
+      for (Index i = 0; i < m; ++i) c[i + q * ldc] = alpha * T(0);
+    return;
+  }
   Index i = 0;
   for (; i + MR * ps <= m; i += MR * ps)
     detail::unpacked_rows<MR, NR>(n, k, a + i, lda, b, sk, sn, alpha, c + i, ldc);

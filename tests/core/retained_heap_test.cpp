@@ -29,6 +29,7 @@
 namespace ebm {
 namespace {
 
+#if defined(__GLIBC__) && EBM_PLAIN_MALLOC
 long minor_faults() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -53,7 +54,6 @@ long minor_faults() {
   std::_Exit(minor_faults() - before < 2000 ? 0 : 1);
 }
 
-#if defined(__GLIBC__) && EBM_PLAIN_MALLOC
 TEST(RetainedHeap, FreedScratchIsNotFaultedInAgain) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
