@@ -243,19 +243,12 @@ bool fused_sweep_pair(const FusedSweep<T>& a, Index j) {
   return bad == T(0);
 }
 
-/// Whether the target has 32 vector registers (AVX-512): room for the pair kernel's 2m
-/// accumulators and its ten other packets when m ≤ 11.
-inline constexpr bool kWideRegisterFile =
-#ifdef EIGEN_VECTORIZE_AVX512
-    true;
-#else
-    false;
-#endif
 
 template <int M, class T>
 bool fused_sweep_fixed(const FusedSweep<T>& a) {
   bool finite = true;
   Index j = 0;
+  // 32 registers hold the pair kernel's 2m accumulators and its ten other packets when m ≤ 11.
   if constexpr (kWideRegisterFile && M <= 11)
     for (; j + 2 <= a.cols; j += 2) finite = fused_sweep_pair<M>(a, j) && finite;
   for (; j < a.cols; ++j) finite = fused_sweep_column<M>(a, j) && finite;

@@ -26,6 +26,14 @@ template <class T>
 using Packet = typename Eigen::internal::packet_traits<T>::type;
 template <class T>
 inline constexpr int kPacketSize = Eigen::internal::unpacket_traits<Packet<T>>::size;
+/// Whether the target has 32 vector registers (AVX-512) rather than 16: how large a register
+/// block the kernels here, the fused sweep's and the unpacked product's can keep.
+inline constexpr bool kWideRegisterFile =
+#ifdef EIGEN_VECTORIZE_AVX512
+    true;
+#else
+    false;
+#endif
 
 /// out[:, j0 : j0+C] rows i0 : i0 + R·ps of  init + A·B, A (m × K) given by its columns a + k·lda.
 template <int R, int C, class T>

@@ -91,14 +91,6 @@ inline void unpacked_rows(Index n, Index k, const T* a, Index lda, const T* b, I
 
 }  // namespace detail
 
-/// Whether the target has 32 vector registers (AVX-512) rather than 16.
-inline constexpr bool kManyVectorRegisters =
-#ifdef EIGEN_VECTORIZE_AVX512
-    true;
-#else
-    false;
-#endif
-
 /// C (m × n, column-major, leading dimension ldc) = α·A·B, A m × k column-major (lda), B(p, q) =
 /// b[p·sk + q·sn]. C must not overlap A or B.
 ///
@@ -110,7 +102,7 @@ template <class T>
 void unpacked_product(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index sk, Index sn, T alpha,
                       T* c, Index ldc) {
   constexpr int ps = detail::kPacketSize<T>;
-  constexpr int MR = kManyVectorRegisters ? 4 : 2;
+  constexpr int MR = detail::kWideRegisterFile ? 4 : 2;
   constexpr int NR = 6;
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {  // empty sums, and A or B may be null: no offsets from them (UBSan)

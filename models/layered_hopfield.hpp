@@ -15,10 +15,10 @@
 #include "core/error.hpp"
 #include "core/fields.hpp"
 #include "core/fused_sweep.hpp"
-#include "core/unpacked_product.hpp"
 #include "core/magnitude_scan.hpp"
 #include "core/random.hpp"
 #include "core/small_products.hpp"
+#include "core/unpacked_product.hpp"
 
 namespace ebm {
 
