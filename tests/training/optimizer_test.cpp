@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/denormals.hpp"
 #include "training/optimizer.hpp"
 
 namespace {
@@ -93,6 +94,41 @@ TEST(Optimizer, StateRoundTripContinuesExactly) {
   ebm::Optimizer<float> sgd(s, {{"w", 0, 3, 1}}, 3);
   ebm::ByteReader again(w.bytes(), "ckpt.bin");
   EXPECT_THROW(sgd.load(again), ebm::DataError);
+}
+
+// Adam's bias corrections m/c₁ and v/c₂ turn into divisions by exactly 1 once βᵗ ≤ 2⁻²⁵, and the
+// optimizer then leaves them out. Against Adam as written, every division made, evaluated by the
+// same Eigen expression over the same packets (sizes a multiple of the optimizer's 512-entry
+// blocks), the parameters must keep every bit through all four cases: both corrections, c₁ = 1
+// only (β₁ = 0.9: step 165 on), and both 1 (β₂ = 0.5: step 25 on; β₂ = 0.999 takes 17 321 steps).
+TEST(Optimizer, AdamLeavesOutOnlyDivisionsByOne) {
+  for (const double beta2 : {0.999, 0.5}) {
+    OptimizerOptions o;
+    o.method = OptimizerMethod::adam;
+    o.learning_rate = 1e-3;
+    o.beta2 = beta2;
+    const ebm::Index n = 1024;
+    ebm::Optimizer<float> opt(o, {{"w", 0, n, 1}}, n);
+    using A = ebm::Vector<float>;
+    A p = A::LinSpaced(n, -1, 1), m = A::Zero(n), v = A::Zero(n);
+    A expected = p;
+    bool saw_c1_one = false, saw_both_one = false;
+    for (int step = 1; step <= 200; ++step) {
+      const A g = A::LinSpaced(n, 0.3f, -0.7f) * std::cos(float(step)) + A::Constant(n, 1e-3f * float(step % 7));
+      opt.step(p, g);
+      const float b1 = float(o.beta1), b2 = float(o.beta2);
+      const float c1 = float(1.0 - std::pow(o.beta1, step)), c2 = float(1.0 - std::pow(o.beta2, step));
+      saw_c1_one = saw_c1_one || c1 == 1.0f;
+      saw_both_one = saw_both_one || (c1 == 1.0f && c2 == 1.0f);
+      const ebm::FlushDenormals flush;  // as the optimizer steps
+      m = b1 * m + (1.0f - b1) * g;
+      v = b2 * v + (1.0f - b2) * g.cwiseAbs2();
+      expected.array() -= float(o.learning_rate) * (m.array() / c1) / ((v.array() / c2).sqrt() + float(o.epsilon));
+      ASSERT_EQ(p, expected) << "β₂ " << beta2 << ", step " << step << ", c₁ " << c1 << ", c₂ " << c2;
+    }
+    EXPECT_TRUE(saw_c1_one);
+    EXPECT_EQ(saw_both_one, beta2 == 0.5);
+  }
 }
 
 // Polyak averaging: ā starts at the first step's weights, then ā ← d_t·ā + (1 − d_t)·θ with
