@@ -127,6 +127,16 @@ FusedStep fused_projected_step(const Sys& sys, State& s, State& g, T dt, double 
 template <class Sys, class T>
 double stationarity(const Sys& sys, const Matrix<T>& s, const Matrix<T>& flow, T sign, Matrix<T>& work) {
   if (!projects(sys)) return max_column_norm(flow);
+  double lo = 0, hi = 0;
+  if constexpr (requires { sys.clip_range(lo, hi); }) {
+    // A box: the three steps below in one pass over the batch, each entry formed by the same
+    // operations (a training relaxation that stops at its tolerance measures this every step;
+    // three passes were 5% of the main job's epoch).
+    if (sys.clip_range(lo, hi)) {
+      work = ((s - sign * flow).array().max(T(lo)).min(T(hi)) - s.array()).matrix();
+      return max_column_norm(work);
+    }
+  }
   work = s - sign * flow;
   project(sys, work);
   work -= s;

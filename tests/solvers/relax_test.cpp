@@ -188,6 +188,36 @@ TEST(RelaxHopfield, HardSigmoidStatesStayInTheBoxAndReachAConstrainedMinimum) {
   EXPECT_LT((s2 - s).cwiseAbs().maxCoeff(), 1e-7);
 }
 
+// The stationarity measure of a box-projected system is ‖s − clip(s − g)‖₂ per example, taken in
+// one pass: it must give the bits of the three steps it replaced (s − sign·g, the system's own
+// project(), − s) for either sign, in float and double, and at sizes with SIMD tails, since the
+// stopping test compares it with grad_tol.
+template <class T>
+void expect_stationarity_as_three_steps() {
+  using M = Matrix<T>;
+  LayeredHopfield<T> net({7, 37, 5}, Activation::Kind::hard_sigmoid);
+  net.init_glorot(3);
+  const M x = test::uniform_matrix(7, 9, 0, 1, 4).cast<T>();
+  FreeSystem sys(net, x);
+  const M s = test::uniform_matrix(42, 9, -0.2, 1.2, 5).cast<T>();  // some outside the box
+  const M flow = test::uniform_matrix(42, 9, -1.5, 1.5, 6).cast<T>();
+  M work;
+  for (const T sign : {T(1), T(-1)}) {
+    M three = s - sign * flow;
+    sys.project(three);
+    three -= s;
+    const double expected = double(three.colwise().norm().maxCoeff());
+    EXPECT_EQ(detail::stationarity(sys, s, flow, sign, work), expected) << "sign " << double(sign);
+    EXPECT_GT(expected, 0.1);  // the clip changed entries: a residual far from the gradient's norm
+    EXPECT_NE(expected, double(flow.colwise().norm().maxCoeff()));
+  }
+}
+
+TEST(RelaxHopfield, StationarityInOnePassIsTheThreeSteps) {
+  expect_stationarity_as_three_steps<float>();
+  expect_stationarity_as_three_steps<double>();
+}
+
 TEST(RelaxHopfield, HigherOrderMethodsRefuseAClippedModel) {
   LayeredHopfield<double> net({2, 3, 1}, Activation::Kind::hard_sigmoid);
   const Eigen::MatrixXd x = Eigen::MatrixXd::Zero(2, 1);
