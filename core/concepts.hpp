@@ -136,6 +136,24 @@ concept HasPartialHebbianRates = HasTiledHebbian<M> && requires(const M& m, cons
   m.hebbian_rates_part(s, s, Index(0), r);
 };
 
+/// Optional, with HasPartialInputDrive and HasTiledHebbian: the drive in stages along the input.
+/// `input_drive_stage(x, first, rows, k_first, k_count, out)` takes rows [first, first + rows)
+/// of the drive over the input units [k_first, k_first + k_count) only, continuing each entry's
+/// sum from `out` (from zero when k_first = 0, adding the bias with the last units), so that
+/// stages over consecutive ranges give input_drive_part's bits. `param_tile_input_columns(i)` is
+/// the range of input units whose weights tile i holds ({0, 0}: none). A trainer then gives each
+/// thread a range of the input units and their weights' tiles: the drive passes each block of
+/// rows from thread to thread, and every thread reads and updates only its own columns of W₁,
+/// which stay in its cache (training/trainer.hpp, batch_drive).
+template <class M>
+concept HasPipelinedInputDrive =
+    HasPartialInputDrive<M> && HasTiledHebbian<M> &&
+    requires(const M& m, const Matrix<typename M::Scalar>& x, Matrix<typename M::Scalar>& out) {
+      m.input_drive_stage(x, Index(0), Index(1), Index(0), Index(1), out);
+      { m.input_size() } -> std::convertible_to<Index>;
+      { m.param_tile_input_columns(Index(0)) } -> std::convertible_to<Block>;
+    };
+
 /// Optional, with HasTiledHebbian: `hebbian_bound(r, x)` is a bound on |entry| of every tile of
 /// the Hebbian difference of rates `r` and input x, from those inputs alone (NaN or ∞ when some of
 /// them is not finite). Where it is finite with room to spare, no tile can come out non-finite, so

@@ -32,7 +32,7 @@ namespace detail {
 inline constexpr Index kPrefetchAhead = 8;
 
 /// Rows [0, MR·ps) × columns [0, NR) of C: MR packets of rows by NR columns in registers.
-template <int MR, int NR, class T>
+template <int MR, int NR, bool Continue, class T>
 inline void unpacked_block(Index k, const T* __restrict a, Index lda, const T* __restrict b, Index sk, Index sn,
                            T alpha, T* __restrict c, Index ldc) {
   using namespace Eigen::internal;
@@ -40,7 +40,7 @@ inline void unpacked_block(Index k, const T* __restrict a, Index lda, const T* _
   constexpr int ps = kPacketSize<T>;
   P acc[MR][NR];
   for (int r = 0; r < MR; ++r)
-    for (int q = 0; q < NR; ++q) acc[r][q] = pset1<P>(T(0));
+    for (int q = 0; q < NR; ++q) acc[r][q] = Continue ? ploadu<P>(c + q * ldc + r * ps) : pset1<P>(T(0));
   for (Index p = 0; p < k; ++p) {
     // A's columns are a column stride apart (2 KiB for W₁), too far for the hardware prefetcher
     // to follow: fetch them kPrefetchAhead steps early (measured on W₁x: 105 → 155 GFLOP/s).
@@ -60,33 +60,52 @@ inline void unpacked_block(Index k, const T* __restrict a, Index lda, const T* _
 }
 
 /// One row of C's columns [0, n): the scalar tail, in the same order as a lane.
-template <class T>
+template <bool Continue, class T>
 inline void unpacked_row(Index n, Index k, const T* a, Index lda, const T* b, Index sk, Index sn, T alpha, T* c,
                          Index ldc) {
   for (Index q = 0; q < n; ++q) {
-    T acc = T(0);
+    T acc = Continue ? c[q * ldc] : T(0);
     for (Index p = 0; p < k; ++p) acc = madd(a[p * lda], b[p * sk + q * sn], acc);
     c[q * ldc] = alpha * acc;
   }
 }
 
 /// The last w < NR columns in one block of width w: one more pass over A's rows, not w.
-template <int MR, int W, class T>
+template <int MR, int W, bool Continue, class T>
 inline void unpacked_last(Index w, Index k, const T* a, Index lda, const T* b, Index sk, Index sn, T alpha, T* c,
                           Index ldc) {
   if constexpr (W >= 1) {
-    if (w == W) return unpacked_block<MR, W>(k, a, lda, b, sk, sn, alpha, c, ldc);
-    unpacked_last<MR, W - 1>(w, k, a, lda, b, sk, sn, alpha, c, ldc);
+    if (w == W) return unpacked_block<MR, W, Continue>(k, a, lda, b, sk, sn, alpha, c, ldc);
+    unpacked_last<MR, W - 1, Continue>(w, k, a, lda, b, sk, sn, alpha, c, ldc);
   }
 }
 
 /// Rows [0, MR·ps) of C, all n columns: NR at a time, then the rest at once.
-template <int MR, int NR, class T>
+template <int MR, int NR, bool Continue, class T>
 inline void unpacked_rows(Index n, Index k, const T* a, Index lda, const T* b, Index sk, Index sn, T alpha, T* c,
                           Index ldc) {
   Index q = 0;
-  for (; q + NR <= n; q += NR) unpacked_block<MR, NR>(k, a, lda, b + q * sn, sk, sn, alpha, c + q * ldc, ldc);
-  if (q < n) unpacked_last<MR, NR - 1>(n - q, k, a, lda, b + q * sn, sk, sn, alpha, c + q * ldc, ldc);
+  for (; q + NR <= n; q += NR)
+    unpacked_block<MR, NR, Continue>(k, a, lda, b + q * sn, sk, sn, alpha, c + q * ldc, ldc);
+  if (q < n) unpacked_last<MR, NR - 1, Continue>(n - q, k, a, lda, b + q * sn, sk, sn, alpha, c + q * ldc, ldc);
+}
+
+template <bool Continue, class T>
+void unpacked_product(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index sk, Index sn, T alpha,
+                      T* c, Index ldc) {
+  constexpr int ps = kPacketSize<T>;
+  constexpr int MR = kWideRegisterFile ? 4 : 2;
+  constexpr int NR = 6;
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0) {  // empty sums, and A or B may be null: no offsets from them (UBSan)
+    for (Index q = 0; q < n; ++q)
+      for (Index i = 0; i < m; ++i) c[i + q * ldc] = alpha * (Continue ? c[i + q * ldc] : T(0));
+    return;
+  }
+  Index i = 0;
+  for (; i + MR * ps <= m; i += MR * ps) unpacked_rows<MR, NR, Continue>(n, k, a + i, lda, b, sk, sn, alpha, c + i, ldc);
+  for (; i + ps <= m; i += ps) unpacked_rows<1, NR, Continue>(n, k, a + i, lda, b, sk, sn, alpha, c + i, ldc);
+  for (; i < m; ++i) unpacked_row<Continue>(n, k, a + i, lda, b, sk, sn, alpha, c + i, ldc);
 }
 
 }  // namespace detail
@@ -101,20 +120,17 @@ inline void unpacked_rows(Index n, Index k, const T* a, Index lda, const T* b, I
 template <class T>
 void unpacked_product(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index sk, Index sn, T alpha,
                       T* c, Index ldc) {
-  constexpr int ps = detail::kPacketSize<T>;
-  constexpr int MR = detail::kWideRegisterFile ? 4 : 2;
-  constexpr int NR = 6;
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0) {  // empty sums, and A or B may be null: no offsets from them (UBSan)
-    for (Index q = 0; q < n; ++q)
-      for (Index i = 0; i < m; ++i) c[i + q * ldc] = alpha * T(0);
-    return;
-  }
-  Index i = 0;
-  for (; i + MR * ps <= m; i += MR * ps)
-    detail::unpacked_rows<MR, NR>(n, k, a + i, lda, b, sk, sn, alpha, c + i, ldc);
-  for (; i + ps <= m; i += ps) detail::unpacked_rows<1, NR>(n, k, a + i, lda, b, sk, sn, alpha, c + i, ldc);
-  for (; i < m; ++i) detail::unpacked_row(n, k, a + i, lda, b, sk, sn, alpha, c + i, ldc);
+  detail::unpacked_product<false>(m, n, k, a, lda, b, sk, sn, alpha, c, ldc);
+}
+
+/// C = α·(C + A·B), each entry's chain of multiply-adds continuing from C's value rather than
+/// from zero: a product cut along k into ranges, each continued from the last with α = 1 (the
+/// first by unpacked_product), gives the bits of the whole product in one call, so the ranges can
+/// be done by different threads in turn (the input drive's pipeline, training/trainer.hpp).
+template <class T>
+void unpacked_product_continue(Index m, Index n, Index k, const T* a, Index lda, const T* b, Index sk, Index sn,
+                               T alpha, T* c, Index ldc) {
+  detail::unpacked_product<true>(m, n, k, a, lda, b, sk, sn, alpha, c, ldc);
 }
 
 }  // namespace ebm

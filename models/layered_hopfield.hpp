@@ -222,6 +222,29 @@ class LayeredHopfield {
     input_product(x, first, rows, out);
     out.colwise() += bias(1).segment(first, rows);
   }
+  /// Rows [first, first + rows) of the drive over the input units [k_first, k_first + k_count)
+  /// (see HasPipelinedInputDrive): out's sums continued over those units' columns of W₁, from
+  /// zero when k_first = 0, and the bias added once the last unit is in. Stages over consecutive
+  /// ranges give input_drive_part's bits: each entry is the one chain of multiply-adds.
+  void input_drive_stage(ConstRef<T> x, Index first, Index rows, Index k_first, Index k_count, MutRef<T> out) const {
+    require<DimensionMismatch>(x.rows() == input_size(), "clamped input has ", x.rows(), " rows but the network ",
+                               lazy_describe(), " has ", input_size(), " input units");
+    require<DimensionMismatch>(first >= 0 && rows >= 0 && first + rows <= sizes_[1] && k_first >= 0 && k_count >= 0 &&
+                                   k_first + k_count <= input_size() && out.rows() == rows && out.cols() == x.cols(),
+                               "input_drive_stage: rows [", first, ", ", first + rows, ") of ", sizes_[1],
+                               " over input units [", k_first, ", ", k_first + k_count, ") of ", input_size(),
+                               " into a ", out.rows(), "×", out.cols(), " output");
+    const auto w = weight(1);
+    const T* a = w.data() + first + k_first * w.rows();
+    const T* b = x.data() + k_first;
+    if (k_first == 0)
+      unpacked_product(rows, x.cols(), k_count, a, w.rows(), b, Index(1), x.outerStride(), T(1), out.data(),
+                       out.outerStride());
+    else
+      unpacked_product_continue(rows, x.cols(), k_count, a, w.rows(), b, Index(1), x.outerStride(), T(1), out.data(),
+                                out.outerStride());
+    if (k_first + k_count == input_size()) out.colwise() += bias(1).segment(first, rows);
+  }
   /// out = rows [first, first + rows) of W₁x, W₁ read in place (core/unpacked_product.hpp): each
   /// entry the same bits whatever rows a tile holds.
   void input_product(ConstRef<T> x, Index first, Index rows, MutRef<T> out) const {
@@ -372,6 +395,11 @@ class LayeredHopfield {
   /// their gradient and their update, many enough to share among threads. The cut depends on the
   /// sizes only, so a tiled update gives the same bits for any number of threads.
   Index param_tile_count() const { return Index(tiles_.size()); }
+  /// The input units whose weights tile i holds: its columns of W₁ ({0, 0} for other tiles).
+  Block param_tile_input_columns(Index i) const {
+    const Tile& tile = tiles_[std::size_t(i)];
+    return tile.layer == 1 ? Block{tile.col, tile.cols} : Block{0, 0};
+  }
   Block param_tile(Index i) const { return {tiles_[std::size_t(i)].offset, tiles_[std::size_t(i)].size}; }
   /// out[0, param_tile(i).size) = the tile's entries of Σ ∂E/∂θ(s_a) − ∂E/∂θ(s_b).
   void param_gradient_difference_tile(const HebbianRates& rates, ConstRef<T> x, Index i, T* out) const {

@@ -77,7 +77,7 @@ for stage in "${stages[@]}"; do
       cmake --build build-tsan --parallel "$jobs" --target ebm_tests
       t1=$(stamp)
       TSAN_OPTIONS="log_path=$logs/tsan:halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan.supp" \
-        build-tsan/tests/ebm_tests --gtest_filter='Determinism.*:Faults.*:Langevin.ChainsAreBitIdentical*'
+        build-tsan/tests/ebm_tests --gtest_filter='Determinism.*:Faults.*:Langevin.ChainsAreBitIdentical*:ThreadArena.*'
       sanitizer_reports
       summary+=("tsan: build $((t1 - t0)) s, tests $(($(stamp) - t1)) s")
       ;;

@@ -6,6 +6,9 @@
 /// noise streams, the result is bit-identical for any thread count.
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
+#include <thread>
 #include <vector>
 
 #include <oneapi/tbb/blocked_range.h>
@@ -64,6 +67,70 @@ class ThreadArena {
     });
   }
 
+  /// The number of threads.
+  int threads() const { return arena_.max_concurrency(); }
+
+  /// Calls f(i) for i in [0, n) in parallel, where thread t (0 … threads() − 1) runs first the i
+  /// with owner(i) = t, then those with owner(i) < 0 (anyone's), then whatever is left: each i
+  /// runs once, so the result never depends on who ran what. Why: a task that touches the data
+  /// its thread touched in the last loop finds it in that core's cache (the trainer's update
+  /// tiles and its drive's stages share their columns of W₁), where TBB's own scheduling moves
+  /// tasks among threads from one loop to the next.
+  template <class Owner, class F>
+  void parallel_for_owned(Index n, Owner&& owner, F&& f) {
+    if (n <= 0) return;
+    auto& claimed = flags(n);
+    run_on_each_thread([&](int t) {
+      auto take = [&](Index i) {
+        if (!claimed[std::size_t(i)].exchange(1, std::memory_order_relaxed)) f(i);
+      };
+      for (Index i = 0; i < n; ++i)
+        if (owner(i) == t) take(i);
+      for (Index i = 0; i < n; ++i)
+        if (owner(i) < 0) take(i);
+      for (Index i = n - 1; i >= 0; --i) take(i);  // the others', from their end
+    });
+  }
+
+  /// Calls f(stage, group) for every stage in [0, stages) and group in [0, groups), each after
+  /// f(stage − 1, group) has returned, in parallel: thread t runs stage t (stages ≤ threads())
+  /// group after group, so that group g of stage t overlaps group g + 1 of stage t − 1 (a
+  /// pipeline; its bubble is (stages − 1) / (groups + stages − 1) of the time). A thread waiting
+  /// on a step no thread has started takes it itself, so a loop never waits on a thread that is
+  /// not there.
+  template <class F>
+  void pipeline(Index stages, Index groups, F&& f) {
+    if (stages <= 0 || groups <= 0) return;
+    require<InvalidOptions>(stages <= threads(), "pipeline: ", stages, " stages on ", threads(), " threads");
+    const Index units = stages * groups;
+    auto& claimed = flags(2 * units);  // [0, units): claimed; [units, 2·units): done
+    auto unit = [&](Index s, Index g) { return std::size_t(s * groups + g); };
+    auto done = [&](Index s, Index g) -> std::atomic<char>& { return claimed[std::size_t(units) + unit(s, g)]; };
+    // Runs (s, g), claimed by this thread, once its predecessor is done (running that too if it
+    // is unclaimed).
+    auto finish = [&](auto& self, Index s, Index g) -> void {
+      if (s > 0) {
+        while (!done(s - 1, g).load(std::memory_order_acquire)) {
+          if (!claimed[unit(s - 1, g)].exchange(1, std::memory_order_relaxed)) {
+            self(self, s - 1, g);
+            break;
+          }
+          pause();
+        }
+      }
+      f(s, g);
+      done(s, g).store(1, std::memory_order_release);
+    };
+    run_on_each_thread([&](int t) {
+      if (t < stages)
+        for (Index g = 0; g < groups; ++g)
+          if (!claimed[unit(t, g)].exchange(1, std::memory_order_relaxed)) finish(finish, Index(t), g);
+      for (Index s = 0; s < stages; ++s)
+        for (Index g = 0; g < groups; ++g)
+          if (!claimed[unit(s, g)].exchange(1, std::memory_order_relaxed)) finish(finish, s, g);
+    });
+  }
+
   /// Calls f(first_column, column_count) for each chunk of `chunk` columns of a batch of `batch`
   /// columns, in parallel, and returns the results in chunk order.
   template <class F>
@@ -79,7 +146,41 @@ class ThreadArena {
   }
 
  private:
+  /// Runs body(t) once per thread slot t, each on the thread in that slot of the arena where TBB
+  /// can (a static partition of one task per slot); a thread that runs another slot's task runs
+  /// it with its own slot's number, which the loops above allow for.
+  template <class Body>
+  void run_on_each_thread(Body&& body) {
+    const int n = threads();
+    arena_.execute([&] {
+      oneapi::tbb::parallel_for(
+          oneapi::tbb::blocked_range<int>(0, n, 1),
+          [&](const oneapi::tbb::blocked_range<int>& range) {
+            for (int i = range.begin(); i != range.end(); ++i) body(oneapi::tbb::this_task_arena::current_thread_index());
+          },
+          oneapi::tbb::static_partitioner());
+    });
+  }
+  /// n flags, all 0, reusing the storage of the last call.
+  std::unique_ptr<std::atomic<char>[]>& flags(Index n) {
+    if (n > flag_capacity_) {
+      flags_.reset(new std::atomic<char>[std::size_t(n)]);
+      flag_capacity_ = n;
+    }
+    for (Index i = 0; i < n; ++i) flags_[std::size_t(i)].store(0, std::memory_order_relaxed);
+    return flags_;
+  }
+  static void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+
   oneapi::tbb::task_arena arena_;
+  std::unique_ptr<std::atomic<char>[]> flags_;
+  Index flag_capacity_ = 0;
 };
 
 /// Calls f(first_column, column_count) for each chunk of a batch of `batch` columns, in

@@ -557,7 +557,10 @@ class Trainer {
       x_next_.resize(x_.rows(), next_size);
       target_next_.setZero(target_.rows(), next_size);
     }
-    arena_.parallel_for(tiles + kGatherTasks, [&](Index i) {
+    // Each tile of W₁ on the thread whose stage of the drive reads its columns (see batch_drive).
+    const std::vector<int>& owners = tile_owners();
+    auto owner = [&](Index i) { return i < Index(owners.size()) ? owners[std::size_t(i)] : -1; };
+    arena_.parallel_for_owned(tiles + kGatherTasks, owner, [&](Index i) {
       if (i >= tiles) {
         const Index part = (next_size + kGatherTasks - 1) / kGatherTasks, from = (i - tiles) * part;
         if (from < next_size) {
@@ -597,6 +600,25 @@ class Trainer {
   {
     const Index rows = model_.input_drive_rows();
     drive_.resize(rows, x_.cols());
+    if constexpr (HasPipelinedInputDrive<M>) {
+      // On several threads: thread t sums the input units of its stage (its tiles' columns of W₁,
+      // see tile_owners) into each block of rows, after thread t − 1 has summed the units before
+      // them, so each entry is the same chain of multiply-adds whoever runs which stage. Every
+      // thread then reads only its own columns of W₁, the ones it updates: split by rows, as
+      // below, each thread read half of each column, and the update moved half of W₁ from one
+      // core's cache to the other's every minibatch (README, Benchmarks).
+      const std::vector<Index>& bounds = stage_bounds();
+      if (bounds.size() > 2) {
+        const Index groups = (rows + kPipelineRows - 1) / kPipelineRows;
+        arena_.pipeline(Index(bounds.size()) - 1, groups, [&](Index stage, Index g) {
+          const Index first = g * kPipelineRows, count = std::min(kPipelineRows, rows - first);
+          const Index k = bounds[std::size_t(stage)];
+          model_.input_drive_stage(x_, first, count, k, bounds[std::size_t(stage) + 1] - k,
+                                   drive_.middleRows(first, count));
+        });
+        return;
+      }
+    }
     const Index tiles = (rows + kDriveRows - 1) / kDriveRows;
     arena_.parallel_for(tiles, [&](Index i) {
       const Index first = i * kDriveRows, count = std::min(kDriveRows, rows - first);
@@ -604,6 +626,46 @@ class Trainer {
     });
   }
   static constexpr Index kDriveRows = 128;
+  static constexpr Index kPipelineRows = 64;  // 8 blocks for 512 rows: a bubble of 1/9 with 2 threads
+
+  /// The input units each thread's stage of the drive sums (HasPipelinedInputDrive): with T
+  /// threads, T + 1 bounds at boundaries of W₁'s tiles, the tiles shared out by column count;
+  /// {} when there is one thread or the model has no such drive.
+  const std::vector<Index>& stage_bounds() {
+    if constexpr (HasPipelinedInputDrive<M>) {
+      if (!stages_ready_) {
+        stages_ready_ = true;
+        const int threads = arena_.threads();
+        const Index tiles = model_.param_tile_count(), inputs = model_.input_size();
+        tile_owner_.assign(std::size_t(tiles), -1);
+        if (threads < 2) return stage_bounds_;
+        // The tiles of W₁ in input order, each to the stage its first column falls in once the
+        // columns are cut into `threads` equal parts, rounded to the nearest tile boundary.
+        std::vector<Index> bounds{0};
+        for (Index i = 0; i < tiles; ++i) {
+          const Block c = model_.param_tile_input_columns(i);
+          if (c.size == 0) continue;
+          if (c.offset != bounds.back() && int(bounds.size()) < threads) {
+            // A new stage starts at c.offset when the cut falls nearer to it than to c's end.
+            const Index cut = (Index(bounds.size()) * inputs + threads / 2) / threads;
+            if (2 * c.offset >= 2 * cut - c.size) bounds.push_back(c.offset);
+          }
+          tile_owner_[std::size_t(i)] = int(bounds.size()) - 1;
+        }
+        bounds.push_back(inputs);
+        stage_bounds_ = bounds;
+      }
+    }
+    return stage_bounds_;
+  }
+  /// Per parameter tile, the thread whose stage of the drive reads its columns (−1: none).
+  const std::vector<int>& tile_owners() {
+    stage_bounds();
+    return tile_owner_;
+  }
+  bool stages_ready_ = false;
+  std::vector<Index> stage_bounds_;
+  std::vector<int> tile_owner_;
   static constexpr Index kGatherTasks = 2;
   /// The next minibatch, gathered by train_batch_tiled, and which one it is: its data set and its
   /// indices' address in the epoch's order (null when they hold none).

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "core/madd.hpp"
 #include "core/unpacked_product.hpp"
@@ -105,6 +106,46 @@ TEST(UnpackedProduct, TilesOfRowsOrColumnsGiveTheWholeProductsBits) {
     }
   }
   EXPECT_EQ(std::memcmp(whole.data(), tiled.data(), sizeof(float) * std::size_t(m * n)), 0);
+}
+
+TEST(UnpackedProduct, RangesOfKContinuedGiveTheWholeProductsBits) {
+  // The trainer's pipelined drive cuts W₁x along k: the first range from zero, each next one
+  // continuing every entry's chain from the last (unpacked_product_continue, α = 1). Cuts at
+  // every kind of place (k = 0 ranges, single terms, uneven lengths), every kernel (full row
+  // blocks, one-packet rows, scalar rows; full and narrower column blocks), float and double.
+  auto check_cuts = [](auto zero, Index m, Index n, Index k, std::vector<Index> cuts, float alpha) {
+    using T = decltype(zero);
+    SCOPED_TRACE(testing::Message() << "m " << m << ", n " << n << ", k " << k << ", alpha " << alpha);
+    const Matrix<T> a = test::uniform_matrix(m, k, -1, 1, 17).template cast<T>();
+    const Matrix<T> b = test::uniform_matrix(k, n, -1, 1, 18).template cast<T>();
+    Matrix<T> whole(m, n), staged(m, n);
+    unpacked_product(m, n, k, a.data(), m, b.data(), 1, k, T(alpha), whole.data(), m);
+    cuts.insert(cuts.begin(), 0);
+    cuts.push_back(k);
+    for (std::size_t s = 0; s + 1 < cuts.size(); ++s) {
+      const Index k0 = cuts[s], kn = cuts[s + 1] - cuts[s];
+      const T stage_alpha = s + 2 == cuts.size() ? T(alpha) : T(1);  // α once, at the end
+      if (s == 0)
+        unpacked_product(m, n, kn, a.data(), m, b.data(), 1, k, stage_alpha, staged.data(), m);
+      else
+        unpacked_product_continue(m, n, kn, a.data() + k0 * m, m, b.data() + k0, 1, k, stage_alpha, staged.data(), m);
+    }
+    EXPECT_EQ(std::memcmp(whole.data(), staged.data(), sizeof(T) * std::size_t(m * n)), 0);
+    // A continued range is not a fresh one: from zero, the last range alone differs.
+    Matrix<T> last(m, n);
+    const Index k0 = cuts[cuts.size() - 2];
+    if (k0 > 0 && k0 < k) {
+      unpacked_product(m, n, k - k0, a.data() + k0 * m, m, b.data() + k0, 1, k, T(alpha), last.data(), m);
+      EXPECT_NE(std::memcmp(whole.data(), last.data(), sizeof(T) * std::size_t(m * n)), 0);
+    }
+  };
+  for (Index m : {7, 16, 70, 128})
+    for (Index n : {1, 5, 6, 13}) {
+      check_cuts(0.0f, m, n, 784, {384}, 1.0f);
+      check_cuts(0.0, m, n, 784, {256, 512, 768}, 1.0f);
+      check_cuts(0.0f, m, n, 41, {0, 1, 1, 20}, -1.0f);
+      check_cuts(0.0, m, n, 41, {40}, 0.375f);
+    }
 }
 
 }  // namespace

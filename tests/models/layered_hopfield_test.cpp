@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <vector>
+
 #include "test_util.hpp"
 
 namespace ebm {
@@ -251,6 +254,34 @@ TEST(LayeredHopfieldDriven, DriveInRowPiecesIsTheDrive) {
   }
   Eigen::MatrixXd wrong(3, 7);
   EXPECT_THROW(net.input_drive_part(x, 12, 3, wrong), DimensionMismatch);
+}
+
+// The drive in stages along the input (a trainer's pipeline, HasPipelinedInputDrive) is the drive
+// in row pieces bit for bit: each entry's chain continued from stage to stage, the bias added once
+// the last input unit is in. Stages at W₁'s tile boundaries name the columns of their tiles.
+TEST(LayeredHopfieldDriven, DriveInStagesAlongTheInputIsTheDrivesBits) {
+  static_assert(HasPipelinedInputDrive<LayeredHopfield<float>>);
+  LayeredHopfield<float> net({100, 70, 4});
+  net.init_fan_in_uniform(5);
+  net.params().tail(74).setRandom();  // biases, so that adding them once and only once shows
+  const Matrix<float> x = test::uniform_matrix(100, 9, 0, 1, 6).cast<float>();
+  Matrix<float> rows(70, 9);
+  net.input_drive_part(x, 0, 70, rows);
+  for (const std::vector<Index>& cuts : {std::vector<Index>{0, 100}, {0, 50, 100}, {0, 1, 33, 33, 99, 100}}) {
+    Matrix<float> staged = Matrix<float>::Constant(70, 9, 7.0f);  // stage 0 must not read it
+    for (Index first : {0, 16, 64})
+      for (std::size_t s = 0; s + 1 < cuts.size(); ++s) {
+        const Index count = first == 0 ? 16 : first == 16 ? 48 : 6;
+        net.input_drive_stage(x, first, count, cuts[s], cuts[s + 1] - cuts[s], staged.middleRows(first, count));
+      }
+    EXPECT_EQ(std::memcmp(rows.data(), staged.data(), sizeof(float) * 70 * 9), 0) << cuts.size() - 1 << " stages";
+  }
+  Matrix<float> wrong(3, 9);
+  EXPECT_THROW(net.input_drive_stage(x, 0, 3, 90, 20, wrong), DimensionMismatch);
+  // 70 rows: W₁ in tiles of 468 columns (32 768 entries), here one tile of all 100 inputs.
+  Index covered = 0;
+  for (Index i = 0; i < net.param_tile_count(); ++i) covered += net.param_tile_input_columns(i).size;
+  EXPECT_EQ(covered, 100);
 }
 
 // The Hebbian rates filled chunk by chunk (a trainer's, HasPartialHebbianRates) are the rates of the

@@ -104,6 +104,24 @@ TEST(Determinism, EquilibriumPropIsBitIdenticalAcrossThreadsAndRuns) {
                   small_config(3), "ep");
 }
 
+// A hidden layer of 128 units: W₁ comes in four tiles (256, 256, 256 and 16 input columns), so
+// with 2 and 3 threads the trainer pipelines the input drive over 2 and 3 ranges of the input
+// (HasPipelinedInputDrive) and updates each tile on its range's thread; with 16 units (above)
+// W₁ is one tile and the drive is split by rows.
+TEST(Determinism, ThePipelinedDriveIsBitIdenticalAcrossThreads) {
+  auto wide = [](int threads) {
+    ebm::test::RunSettings c = small_config(threads);
+    c.model.sizes = {784, 128, 10};
+    return c;
+  };
+  static_assert(ebm::HasPipelinedInputDrive<ebm::LayeredHopfield<float>>);
+  ebm::LayeredHopfield<float> net(wide(1).model.sizes);
+  ebm::Index w1_tiles = 0;
+  for (ebm::Index i = 0; i < net.param_tile_count(); ++i) w1_tiles += net.param_tile_input_columns(i).size > 0;
+  ASSERT_EQ(w1_tiles, 4);
+  check_estimator(ebm::EquilibriumProp<float>(wide(1).ep_options()), wide(1), wide(2), wide(3), "ep, 784-128-10");
+}
+
 TEST(Determinism, ChlAndEarlyInferenceAreBitIdenticalAcrossThreadsAndRuns) {
   check_estimator(ebm::ContrastiveHebbian<float>(small_config(1).chl_options()), small_config(1), small_config(2),
                   small_config(3), "chl");
