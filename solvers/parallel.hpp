@@ -161,7 +161,8 @@ class ThreadArena {
           oneapi::tbb::static_partitioner());
     });
   }
-  /// n flags, all 0, reusing the storage of the last call.
+  /// n flags, all 0, reusing the storage of the last call: one owned loop or pipeline at a time
+  /// per arena (the trainer's are one after the other).
   std::unique_ptr<std::atomic<char>[]>& flags(Index n) {
     if (n > flag_capacity_) {
       flags_.reset(new std::atomic<char>[std::size_t(n)]);
