@@ -41,10 +41,25 @@ void parallel_for(const blocked_range<Value>& range, const Body& body) {
   };
   const int threads = std::max(1, ebm_tsan::arena_threads > 0 ? ebm_tsan::arena_threads : info::default_concurrency());
   std::vector<std::thread> workers;
-  for (int t = 1; t < threads; ++t) workers.emplace_back(work);
-  work();  // the calling thread works too, as in TBB
+  for (int t = 1; t < threads; ++t)
+    workers.emplace_back([&, t] {
+      ebm_tsan::thread_index = t;
+      work();
+    });
+  const int outer = ebm_tsan::thread_index;
+  ebm_tsan::thread_index = 0;
+  work();  // the calling thread works too, as in TBB, as thread 0
+  ebm_tsan::thread_index = outer;
   for (std::thread& w : workers) w.join();
   if (first_error) std::rethrow_exception(first_error);
+}
+
+/// TBB's static partitioner spreads the pieces over the threads one to one; here the workers take
+/// them from the counter as they come, which the loops that ask for it allow (solvers/parallel.hpp).
+struct static_partitioner {};
+template <class Value, class Body>
+void parallel_for(const blocked_range<Value>& range, const Body& body, const static_partitioner&) {
+  parallel_for(range, body);
 }
 
 }  // namespace tbb

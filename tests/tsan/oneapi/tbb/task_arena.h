@@ -8,6 +8,7 @@ namespace tbb {
 
 namespace ebm_tsan {
 inline thread_local int arena_threads = 0;
+inline thread_local int thread_index = 0;  // the worker's number in the parallel_for running it
 }
 
 namespace info {
@@ -27,10 +28,15 @@ class task_arena {
     } restore{outer};
     return std::forward<F>(f)();
   }
+  int max_concurrency() const { return threads_; }
 
  private:
   int threads_;
 };
+
+namespace this_task_arena {
+inline int current_thread_index() { return ebm_tsan::thread_index; }
+}  // namespace this_task_arena
 
 }  // namespace tbb
 
