@@ -47,7 +47,7 @@ struct ParallelOptions {
 };
 
 /// A TBB arena with a fixed number of threads, made once and reused by many parallel loops
-/// (a trainer runs two per minibatch: making an arena each time costs thread wake-ups).
+/// (a trainer runs three per minibatch: making an arena each time costs thread wake-ups).
 class ThreadArena {
  public:
   /// `threads` = 0: all the machine's cores.
