@@ -205,22 +205,12 @@ class LayeredHopfield {
   /// Rows of the input drive: the first hidden layer's n₁.
   Index input_drive_rows() const { return sizes_[1]; }
   /// drive = W₁x + b₁, the clamped input's constant contribution to layer 1 (see HasInputDrive).
-  void input_drive(ConstRef<T> x, MutRef<T> drive) const {
-    require<DimensionMismatch>(x.rows() == input_size(), "clamped input has ", x.rows(), " rows but the network ",
-                               lazy_describe(), " has ", input_size(), " input units");
-    input_product(x, 0, sizes_[1], drive);
-    drive.colwise() += bias(1);
-  }
-  /// Rows [first, first + rows) of the drive (see HasPartialInputDrive).
+  void input_drive(ConstRef<T> x, MutRef<T> drive) const { input_drive_part(x, 0, sizes_[1], drive); }
+  /// Rows [first, first + rows) of the drive (see HasPartialInputDrive): the one stage over all
+  /// the input units, W₁ read in place (core/unpacked_product.hpp), so each entry has the same bits
+  /// whatever rows a tile holds.
   void input_drive_part(ConstRef<T> x, Index first, Index rows, MutRef<T> out) const {
-    require<DimensionMismatch>(x.rows() == input_size(), "clamped input has ", x.rows(), " rows but the network ",
-                               lazy_describe(), " has ", input_size(), " input units");
-    require<DimensionMismatch>(first >= 0 && rows >= 0 && first + rows <= sizes_[1] && out.rows() == rows &&
-                                   out.cols() == x.cols(),
-                               "input_drive_part: rows [", first, ", ", first + rows, ") of ", sizes_[1],
-                               " into a ", out.rows(), "×", out.cols(), " output");
-    input_product(x, first, rows, out);
-    out.colwise() += bias(1).segment(first, rows);
+    input_drive_stage(x, first, rows, 0, input_size(), out);
   }
   /// Rows [first, first + rows) of the drive over the input units [k_first, k_first + k_count)
   /// (see HasPipelinedInputDrive): out's sums continued over those units' columns of W₁, from
@@ -231,7 +221,7 @@ class LayeredHopfield {
                                lazy_describe(), " has ", input_size(), " input units");
     require<DimensionMismatch>(first >= 0 && rows >= 0 && first + rows <= sizes_[1] && k_first >= 0 && k_count >= 0 &&
                                    k_first + k_count <= input_size() && out.rows() == rows && out.cols() == x.cols(),
-                               "input_drive_stage: rows [", first, ", ", first + rows, ") of ", sizes_[1],
+                               "input drive: rows [", first, ", ", first + rows, ") of ", sizes_[1],
                                " over input units [", k_first, ", ", k_first + k_count, ") of ", input_size(),
                                " into a ", out.rows(), "×", out.cols(), " output");
     const auto w = weight(1);
@@ -244,13 +234,6 @@ class LayeredHopfield {
       unpacked_product_continue(rows, x.cols(), k_count, a, w.rows(), b, Index(1), x.outerStride(), T(1), out.data(),
                                 out.outerStride());
     if (k_first + k_count == input_size()) out.colwise() += bias(1).segment(first, rows);
-  }
-  /// out = rows [first, first + rows) of W₁x, W₁ read in place (core/unpacked_product.hpp): each
-  /// entry the same bits whatever rows a tile holds.
-  void input_product(ConstRef<T> x, Index first, Index rows, MutRef<T> out) const {
-    const auto w = weight(1);
-    unpacked_product(rows, x.cols(), x.rows(), w.data() + first, w.rows(), x.data(), Index(1), x.outerStride(), T(1),
-                     out.data(), out.outerStride());
   }
   /// Readies a workspace for driven evaluations with the current parameters: Wᵀ of the narrow
   /// layers. A system calls it when it is built; without it the evaluations use Eigen's products.

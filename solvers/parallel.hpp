@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -97,7 +98,8 @@ class ThreadArena {
   /// group after group, so that group g of stage t overlaps group g + 1 of stage t − 1 (a
   /// pipeline; its bubble is (stages − 1) / (groups + stages − 1) of the time). A thread waiting
   /// on a step no thread has started takes it itself, so a loop never waits on a thread that is
-  /// not there.
+  /// not there. An exception from f stops the loop (the steps not begun are skipped, and no thread
+  /// waits for ever on the failed one) and is rethrown here.
   template <class F>
   void pipeline(Index stages, Index groups, F&& f) {
     if (stages <= 0 || groups <= 0) return;
@@ -106,6 +108,8 @@ class ThreadArena {
     auto& claimed = flags(2 * units);  // [0, units): claimed; [units, 2·units): done
     auto unit = [&](Index s, Index g) { return std::size_t(s * groups + g); };
     auto done = [&](Index s, Index g) -> std::atomic<char>& { return claimed[std::size_t(units) + unit(s, g)]; };
+    std::atomic<bool> failed{false};
+    std::exception_ptr error;  // the first exception, read after the region has joined
     // Runs (s, g), claimed by this thread, once its predecessor is done (running that too if it
     // is unclaimed).
     auto finish = [&](auto& self, Index s, Index g) -> void {
@@ -118,7 +122,13 @@ class ThreadArena {
           pause();
         }
       }
-      f(s, g);
+      if (!failed.load(std::memory_order_relaxed)) {
+        try {
+          f(s, g);
+        } catch (...) {
+          if (!failed.exchange(true)) error = std::current_exception();
+        }
+      }
       done(s, g).store(1, std::memory_order_release);
     };
     run_on_each_thread([&](int t) {
@@ -129,6 +139,7 @@ class ThreadArena {
         for (Index g = 0; g < groups; ++g)
           if (!claimed[unit(s, g)].exchange(1, std::memory_order_relaxed)) finish(finish, s, g);
     });
+    if (error) std::rethrow_exception(error);
   }
 
   /// Calls f(first_column, column_count) for each chunk of `chunk` columns of a batch of `batch`

@@ -1,11 +1,13 @@
 // ThreadArena's owned loop and pipeline (solvers/parallel.hpp): every task runs exactly once, a
 // pipeline step only after the step before it in its group, on 1 to 4 threads, and with slow
-// threads (so that another thread takes their work), many times over to give a race its chance.
+// threads (so that another thread takes their work), many times over to give a race its chance;
+// an exception stops a pipeline without a hang.
 // ThreadSanitizer runs this file in the checked build (scripts/check.sh).
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -55,6 +57,28 @@ TEST(ThreadArena, PipelineRunsEachStepOnceAfterTheStepBeforeIt) {
           ASSERT_EQ(runs[at(s, g)].load(), 1) << threads << " threads, stage " << s << ", group " << g;
           ASSERT_EQ(saw[at(s, g)], 1) << "stage " << s << " of group " << g << " started before the stage before it";
         }
+    }
+  }
+}
+
+TEST(ThreadArena, AnExceptionStopsThePipelineAndIsRethrown) {
+  // Stage 1 of group 1 waits on the failed step: without the stop it would spin for ever.
+  for (int threads : {1, 2, 3}) {
+    ThreadArena arena(threads);
+    const Index stages = std::min<Index>(2, threads);
+    for (int round = 0; round < 50; ++round) {
+      std::atomic<int> after{0};
+      EXPECT_THROW(arena.pipeline(stages, 5,
+                                  [&](Index s, Index g) {
+                                    if (s == 0 && g == 1) throw std::runtime_error("step (0, 1)");
+                                    if (s == 1 && g == 1) after.fetch_add(1);
+                                  }),
+                   std::runtime_error);
+      EXPECT_EQ(after.load(), 0) << "the step after the failed one ran";
+      // The arena is usable afterwards.
+      std::atomic<int> count{0};
+      arena.pipeline(stages, 4, [&](Index, Index) { count.fetch_add(1); });
+      EXPECT_EQ(count.load(), stages * 4);
     }
   }
 }
