@@ -15,10 +15,14 @@
 //                a quiet moment the epoch never sees).
 //   gemm_nt_scaling what N concurrent large products reach over N × one thread's, the two timed
 //                back to back after the epochs: the machine's own ceiling for vs_1_thread.
+// `ep_epoch_scaling` gives vs_1_thread robustly on a shared host: short epochs on 1 and on N
+// threads in alternation, several rounds, the ratio of the minima and of the medians (one full
+// epoch each, as above, swings with whatever else the host runs at the time).
 // `ep_epoch_per_chunk` runs the reference path (parallel.tiled_update = false: one full-size
 // estimate per chunk, summed), for comparison.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <latch>
 #include <thread>
@@ -170,6 +174,32 @@ void run_epochs(benchmark::State& state, bool tiled) {
 }
 
 void ep_epoch(benchmark::State& state) { run_epochs(state, true); }
+
+/// vs_1_thread from `rounds` epochs on 1 and on N threads, alternated, so that a slow spell of
+/// the host falls on both: the minima's ratio and the medians'.
+void ep_epoch_scaling(benchmark::State& state) {
+  const int threads = int(state.range(0));
+  const ebm::Index examples = state.range(1);
+  const int rounds = 9;
+  std::vector<double> one, many;
+  for (auto _ : state) {
+    for (int r = 0; r < rounds; ++r) {
+      one.push_back(epoch_seconds(1, examples));
+      many.push_back(epoch_seconds(threads, examples));
+    }
+    state.SetIterationTime(many.back());
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const double min_one = *std::min_element(one.begin(), one.end());
+  const double min_many = *std::min_element(many.begin(), many.end());
+  state.counters["s/epoch_1_thread_min"] = min_one;
+  state.counters["s/epoch_min"] = min_many;
+  state.counters["vs_1_thread_min"] = min_one / min_many;
+  state.counters["vs_1_thread_median"] = median(one) / median(many);
+}
 void ep_epoch_per_chunk(benchmark::State& state) { run_epochs(state, false); }
 
 }  // namespace
@@ -179,6 +209,14 @@ BENCHMARK(ep_epoch)
     ->ArgNames({"threads", "examples"})
     ->Args({1, 60000})
     ->Args({2, 60000})
+    ->Args({2, 6000})
+    ->UseManualTime()
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond);
+
+// 9 rounds of a 6 000-image epoch on 1 and on 2 threads, alternated: about 3 s.
+BENCHMARK(ep_epoch_scaling)
+    ->ArgNames({"threads", "examples"})
     ->Args({2, 6000})
     ->UseManualTime()
     ->Iterations(1)
