@@ -609,12 +609,20 @@ class Trainer {
       // core's cache to the other's every minibatch (README, Benchmarks).
       const std::vector<Index>& bounds = stage_bounds();
       if (bounds.size() > 2) {
-        const Index groups = (rows + kPipelineRows - 1) / kPipelineRows;
+        // Groups of kPipelineRows rows by a part of the examples: more groups shrink the
+        // pipeline's bubble (1/(groups + 1) of the drive with 2 threads), where fewer rows would
+        // cut the product's register blocks. The parts are cut at multiples of the product's 6
+        // columns, so that together they run the column blocks of the whole.
+        const Index examples = x_.cols();
+        const Index parts = std::clamp<Index>(examples / 12, 1, kPipelineParts);
+        auto part_start = [&](Index j) { return j == parts ? examples : (j * examples / parts + 3) / 6 * 6; };
+        const Index groups = (rows + kPipelineRows - 1) / kPipelineRows * parts;
         arena_.pipeline(Index(bounds.size()) - 1, groups, [&](Index stage, Index g) {
-          const Index first = g * kPipelineRows, count = std::min(kPipelineRows, rows - first);
+          const Index first = g / parts * kPipelineRows, count = std::min(kPipelineRows, rows - first);
+          const Index from = part_start(g % parts), n = part_start(g % parts + 1) - from;
           const Index k = bounds[std::size_t(stage)];
-          model_.input_drive_stage(x_, first, count, k, bounds[std::size_t(stage) + 1] - k,
-                                   drive_.middleRows(first, count));
+          model_.input_drive_stage(x_.middleCols(from, n), first, count, k, bounds[std::size_t(stage) + 1] - k,
+                                   drive_.block(first, from, count, n));
         });
         return;
       }
@@ -626,7 +634,8 @@ class Trainer {
     });
   }
   static constexpr Index kDriveRows = 128;
-  static constexpr Index kPipelineRows = 64;  // 8 blocks for 512 rows: a bubble of 1/9 with 2 threads
+  static constexpr Index kPipelineRows = 64;  // one register block of rows with AVX-512 (4 packets of 16)
+  static constexpr Index kPipelineParts = 4;  // 8 × 4 groups for 512 rows and 50 examples: a bubble of 1/33
 
   /// The input units each thread's stage of the drive sums (HasPipelinedInputDrive): with T
   /// threads, T + 1 bounds at boundaries of W₁'s tiles, the tiles shared out by column count;

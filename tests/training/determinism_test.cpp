@@ -107,11 +107,13 @@ TEST(Determinism, EquilibriumPropIsBitIdenticalAcrossThreadsAndRuns) {
 // A hidden layer of 128 units: W₁ comes in four tiles (256, 256, 256 and 16 input columns), so
 // with 2 and 3 threads the trainer pipelines the input drive over 2 and 3 ranges of the input
 // (HasPipelinedInputDrive) and updates each tile on its range's thread; with 16 units (above)
-// W₁ is one tile and the drive is split by rows.
+// W₁ is one tile and the drive is split by rows. Minibatches of 40 (two, then the last 20 of
+// the 100 images): the pipeline's groups cut the examples into 3 parts, then into 1.
 TEST(Determinism, ThePipelinedDriveIsBitIdenticalAcrossThreads) {
   auto wide = [](int threads) {
     ebm::test::RunSettings c = small_config(threads);
     c.model.sizes = {784, 128, 10};
+    c.data.batch_size = 40;
     return c;
   };
   static_assert(ebm::HasPipelinedInputDrive<ebm::LayeredHopfield<float>>);
