@@ -27,6 +27,10 @@
 
 namespace ebm {
 
+/// Columns of C in one register block: a caller that cuts a product by columns (the trainer's
+/// pipelined drive) cuts at multiples of it, so that its parts run the blocks of the whole.
+inline constexpr Index kUnpackedProductColumns = 6;
+
 namespace detail {
 
 inline constexpr Index kPrefetchAhead = 8;
@@ -95,7 +99,7 @@ void unpacked_product(Index m, Index n, Index k, const T* a, Index lda, const T*
                       T* c, Index ldc) {
   constexpr int ps = kPacketSize<T>;
   constexpr int MR = kWideRegisterFile ? 4 : 2;
-  constexpr int NR = 6;
+  constexpr int NR = int(kUnpackedProductColumns);
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {  // empty sums, and A or B may be null: no offsets from them (UBSan)
     for (Index q = 0; q < n; ++q)

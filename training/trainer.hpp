@@ -40,6 +40,7 @@
 #include "core/concepts.hpp"
 #include "core/cost.hpp"
 #include "core/retained_heap.hpp"
+#include "core/unpacked_product.hpp"
 #include "core/system.hpp"
 #include "data/augment.hpp"
 #include "data/split.hpp"
@@ -611,11 +612,15 @@ class Trainer {
       if (bounds.size() > 2) {
         // Groups of kPipelineRows rows by a part of the examples: more groups shrink the
         // pipeline's bubble (1/(groups + 1) of the drive with 2 threads), where fewer rows would
-        // cut the product's register blocks. The parts are cut at multiples of the product's 6
-        // columns, so that together they run the column blocks of the whole.
+        // cut the product's register blocks. The parts are cut at multiples of the product's
+        // register block of columns, so that together they run the column blocks of the whole,
+        // and each part holds two blocks or more.
+        constexpr Index block = kUnpackedProductColumns;
         const Index examples = x_.cols();
-        const Index parts = std::clamp<Index>(examples / 12, 1, kPipelineParts);
-        auto part_start = [&](Index j) { return j == parts ? examples : (j * examples / parts + 3) / 6 * 6; };
+        const Index parts = std::clamp<Index>(examples / (2 * block), 1, kPipelineParts);
+        auto part_start = [&](Index j) {
+          return j == parts ? examples : (j * examples / parts + block / 2) / block * block;
+        };
         const Index groups = (rows + kPipelineRows - 1) / kPipelineRows * parts;
         arena_.pipeline(Index(bounds.size()) - 1, groups, [&](Index stage, Index g) {
           const Index first = g / parts * kPipelineRows, count = std::min(kPipelineRows, rows - first);
