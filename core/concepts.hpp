@@ -165,6 +165,19 @@ concept HasHebbianBound = HasTiledHebbian<M> && requires(const M& m, const Matri
   { m.hebbian_bound(r, x) } -> std::convertible_to<double>;
 };
 
+/// Optional, with HasHebbianBound and HasPartialHebbianRates: the bound's scan in parts of the
+/// batch's columns. `hebbian_largest(r, x, first, count)` is the largest |entry| of columns
+/// [first, first + count) of the rates and of x (NaN when one is NaN), and
+/// `hebbian_bound_from(largest, cols)` the bound of `cols` columns whose largest is `largest`:
+/// hebbian_bound(r, x) = hebbian_bound_from(the largest over parts covering the columns, cols).
+template <class M>
+concept HasPartialHebbianBound =
+    HasHebbianBound<M> && HasPartialHebbianRates<M> &&
+    requires(const M& m, const Matrix<typename M::Scalar>& x, const typename M::HebbianRates& r) {
+      { m.hebbian_largest(r, x, Index(0), Index(1)) } -> std::convertible_to<double>;
+      { m.hebbian_bound_from(1.0, Index(1)) } -> std::convertible_to<double>;
+    };
+
 /// Optional: a model whose free fixed point (the minimum of E with only the input clamped) is known
 /// in closed form, e.g. a predictive-coding network's, which is its feed-forward pass.
 /// `free_fixed_point(x, s)` resizes s to state_size × batch and fills it; free phases then take it

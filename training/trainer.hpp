@@ -488,13 +488,23 @@ class Trainer {
     // the model can (inside the parallel relaxations rather than after them, serially).
     constexpr bool kRatesInChunks = HasPartialHebbianRates<M>;
     if constexpr (kRatesInChunks) model_.resize_hebbian_rates(batch, rates_);
+    // And where the model can, the scan for the bound on the Hebbian difference (see apply_at_once
+    // below), chunk by chunk: a chunk not scanned keeps its NaN, which sends the step down the
+    // checked path.
+    constexpr bool kBoundInChunks = HasPartialHebbianBound<M>;
+    if constexpr (kBoundInChunks)
+      chunk_largest_.assign(std::size_t((batch + chunk - 1) / chunk), std::numeric_limits<double>::quiet_NaN());
+    auto rates_part = [&](const auto& s_a, const auto& s_b, Index first, Index count) {
+      if constexpr (kRatesInChunks) model_.hebbian_rates_part(s_a, s_b, first, rates_);
+      if constexpr (kBoundInChunks)
+        chunk_largest_[std::size_t(first / chunk)] = model_.hebbian_largest(rates_, x_, first, count);
+    };
     auto get = [&](Index c, ByteReader& r) {
       const Index first = c * chunk, count = std::min(chunk, batch - first);
       EstimateSummary s = get_estimate_summary(r);
       r.get_raw(s_a_.col(first).data(), std::size_t(count * s_a_.rows()), "free state");
       r.get_raw(s_b_.col(first).data(), std::size_t(count * s_b_.rows()), "nudged state");
-      if constexpr (kRatesInChunks)
-        model_.hebbian_rates_part(s_a_.middleCols(first, count), s_b_.middleCols(first, count), first, rates_);
+      rates_part(s_a_.middleCols(first, count), s_b_.middleCols(first, count), first, count);
       return s;
     };
     constexpr bool kDriven = HasPartialInputDrive<M> && requires(Matrix<T>& m) {
@@ -514,7 +524,7 @@ class Trainer {
                                             s_a, s_b, Index(base) + first);
           s_a_.middleCols(first, count) = s_a;
           s_b_.middleCols(first, count) = s_b;
-          if constexpr (kRatesInChunks) model_.hebbian_rates_part(s_a, s_b, first, rates_);
+          rates_part(s_a, s_b, first, count);
           return summary;
         }, put, get);
     EstimateSummary merged;
@@ -531,8 +541,17 @@ class Trainer {
     // cache (below). Otherwise every tile is computed into the parameter-sized gradient and checked
     // before any tile moves.
     bool apply_at_once = false;
-    if constexpr (HasHebbianBound<M>)
-      apply_at_once = model_.hebbian_bound(rates_, x_) * double(scale) <= 0.25 * double(std::numeric_limits<T>::max());
+    if constexpr (HasHebbianBound<M>) {
+      double bound;
+      if constexpr (kBoundInChunks) {
+        double largest = 0;
+        for (const double v : chunk_largest_) largest = largest_or_nan(largest, v);
+        bound = model_.hebbian_bound_from(largest, batch);
+      } else {
+        bound = model_.hebbian_bound(rates_, x_);
+      }
+      apply_at_once = bound * double(scale) <= 0.25 * double(std::numeric_limits<T>::max());
+    }
     // Tile i of the scaled gradient into out[0, size): the one computation of both paths, so that
     // they give the same bits.
     auto gradient_tile = [&](Index i, T* out) {
@@ -819,6 +838,7 @@ class Trainer {
   Matrix<T> x_, target_, s_a_, s_b_, drive_;
   Vector<T> grad_;
   std::vector<T> tile_largest_;    // per tile: the largest |θ| after the update
+  std::vector<double> chunk_largest_;  // per chunk: the largest |rate| or |input| (HasPartialHebbianBound)
   double largest_param_ = 0;        // the largest |θ| after the last step (NaN: not known)
   std::vector<char> tile_finite_;  // per tile: its gradient is finite (written by the tile's thread)
   typename detail::RatesOf<M>::type rates_;  // of the tiled path

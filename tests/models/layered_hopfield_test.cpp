@@ -363,6 +363,53 @@ TEST(LayeredHopfieldTiled, HebbianBoundBoundsEveryEntryOfTheDifference) {
   }
 }
 
+// The bound's scan in parts (HasPartialHebbianBound), as the trainer runs it chunk by chunk: the
+// largest over parts that cover the columns gives the whole's bound, whatever the cut, and a NaN
+// or an infinity in one part (in a rate or in the input) makes the bound infinite.
+TEST(LayeredHopfieldTiled, HebbianBoundInPartsIsTheWholeBound) {
+  static_assert(HasPartialHebbianBound<LayeredHopfield<float>>);
+  LayeredHopfield<float> net({6, 11, 7, 3}, Activation::Kind::hard_sigmoid);
+  net.init_glorot(2);
+  const Index cols = 9;
+  // Spread 3: the largest entry is an input's and above 1, so each part's largest is its own.
+  const Eigen::MatrixXf x = test::uniform_matrix(6, cols, -3.0, 3.0, 3).cast<float>();
+  const Eigen::MatrixXf s_a = test::uniform_matrix(net.state_size(), cols, -1.0, 2.0, 4).cast<float>();
+  const Eigen::MatrixXf s_b = test::uniform_matrix(net.state_size(), cols, -1.0, 2.0, 5).cast<float>();
+  LayeredHopfield<float>::HebbianRates rates;
+  net.hebbian_rates(s_a, s_b, x, rates);
+  const double whole = net.hebbian_bound(rates, x);
+  const double largest_x = double(x.cwiseAbs().maxCoeff());
+  ASSERT_GT(largest_x, 1.0);
+  EXPECT_EQ(whole, 2.0 * double(cols) * largest_x * largest_x);
+  auto in_parts = [&](const LayeredHopfield<float>::HebbianRates& r, const Eigen::MatrixXf& in, Index part) {
+    double largest = 0;
+    for (Index first = 0; first < cols; first += part) {
+      const double v = net.hebbian_largest(r, in, first, std::min(part, cols - first));
+      largest = std::isnan(largest) || std::isnan(v) ? std::numeric_limits<double>::quiet_NaN() : std::max(largest, v);
+    }
+    return net.hebbian_bound_from(largest, cols);
+  };
+  for (const Index part : {Index(1), Index(2), Index(4), Index(5), cols}) {
+    EXPECT_EQ(in_parts(rates, x, part), whole) << "parts of " << part;
+    // Each part alone sees only its own columns: the largest of the first part is its own.
+    EXPECT_EQ(net.hebbian_largest(rates, x, 0, part),
+              std::max(double(x.leftCols(part).cwiseAbs().maxCoeff()),
+                       std::max({double(rates.a.leftCols(part).cwiseAbs().maxCoeff()),
+                                 double(rates.b.leftCols(part).cwiseAbs().maxCoeff()),
+                                 double(rates.delta1.leftCols(part).cwiseAbs().maxCoeff())})));
+    Eigen::MatrixXf bad = x;
+    bad(2, cols - 1) = std::numeric_limits<float>::quiet_NaN();  // in the last part, whatever the cut
+    EXPECT_EQ(in_parts(rates, bad, part), std::numeric_limits<double>::infinity()) << "parts of " << part;
+    bad(2, cols - 1) = std::numeric_limits<float>::infinity();
+    EXPECT_EQ(in_parts(rates, bad, part), std::numeric_limits<double>::infinity()) << "parts of " << part;
+    LayeredHopfield<float>::HebbianRates bad_rates = rates;
+    bad_rates.delta1(4, cols - 1) = std::numeric_limits<float>::quiet_NaN();
+    EXPECT_EQ(in_parts(bad_rates, x, part), std::numeric_limits<double>::infinity()) << "parts of " << part;
+  }
+  EXPECT_EQ(net.hebbian_largest(rates, x, cols, 0), 0.0);  // an empty part
+  EXPECT_THROW(net.hebbian_largest(rates, x, 5, 5), DimensionMismatch);
+}
+
 }  // namespace
 }  // namespace ebm
 
