@@ -101,6 +101,15 @@ T largest_magnitude(const T* p, Index n) {
   return scan.result();
 }
 
+/// The larger of two magnitudes, NaN if either is NaN (and NaN stays once there): how the results
+/// of scans in parts are merged, e.g. the largest |θ| of an update across its blocks and tiles,
+/// or the trainer's per-chunk largest rates and inputs.
+template <class T>
+T largest_or_nan(T a, T b) {
+  if (std::isnan(a)) return a;
+  return std::isnan(b) || b > a ? b : a;
+}
+
 /// The largest T that is at most `bound` (a double), for comparing T values against a double
 /// bound without rounding the bound up: every |v| ≤ magnitude_limit<T>(bound) satisfies
 /// double(|v|) ≤ bound. An infinite bound gives T's largest finite value, so infinities fail.

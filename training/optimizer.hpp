@@ -120,14 +120,6 @@ inline long block_layer(std::string_view name) {
   return k;
 }
 
-/// The larger of two magnitudes, NaN if either is NaN (and NaN stays once there): how the largest
-/// |θ| of an update is merged across its blocks and tiles.
-template <class T>
-T largest_or_nan(T a, T b) {
-  if (std::isnan(a)) return a;
-  return std::isnan(b) || b > a ? b : a;
-}
-
 /// Applies OptimizerOptions to a flat parameter vector laid out in `blocks`.
 template <class T>
 class Optimizer {

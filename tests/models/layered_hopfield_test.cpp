@@ -385,7 +385,7 @@ TEST(LayeredHopfieldTiled, HebbianBoundInPartsIsTheWholeBound) {
     double largest = 0;
     for (Index first = 0; first < cols; first += part) {
       const double v = net.hebbian_largest(r, in, first, std::min(part, cols - first));
-      largest = std::isnan(largest) || std::isnan(v) ? std::numeric_limits<double>::quiet_NaN() : std::max(largest, v);
+      largest = largest_or_nan(largest, v);  // as the trainer merges its chunks
     }
     return net.hebbian_bound_from(largest, cols);
   };
