@@ -502,8 +502,10 @@ class Trainer {
     // The chunks' states go to s_a_ and s_b_ only where something reads them there: the messages
     // between processes (put and get), or the rates of the whole batch. In one process with the
     // rates made in the chunks, the copy was 100 KB of writes per chunk (25 examples of
-    // 784-512-10).
-    const bool keep_states = !kRatesInChunks || (options_.group && options_.group->size() > 1);
+    // 784-512-10). Across processes, get() makes every chunk's rates, this process's own
+    // included, from the states the messages carry, so the chunks do not make them as well.
+    const bool across_processes = options_.group && options_.group->size() > 1;
+    const bool keep_states = !kRatesInChunks || across_processes;
     auto get = [&](Index c, ByteReader& r) {
       const Index first = c * chunk, count = std::min(chunk, batch - first);
       EstimateSummary s = get_estimate_summary(r);
@@ -531,7 +533,7 @@ class Trainer {
             s_a_.middleCols(first, count) = s_a;
             s_b_.middleCols(first, count) = s_b;
           }
-          rates_part(s_a, s_b, first, count);
+          if (!across_processes) rates_part(s_a, s_b, first, count);
           return summary;
         }, put, get);
     EstimateSummary merged;
